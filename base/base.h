@@ -9,6 +9,7 @@
 #include "base/limits.h"
 #include "base/log.h"
 #include "base/loop.h"
+#include "base/metrics.h"
 #include "base/prng.h"
 
 #endif

@@ -517,6 +517,8 @@ const char *rpc_request_peer(const struct rpc_request *req)
     return req->peer;
 }
 
+static void mhd_log(void *cls, const char *fmt, va_list ap) __attribute__((format(printf, 2, 0)));
+
 static void mhd_log(void *cls, const char *fmt, va_list ap)
 {
     (void)cls;

@@ -1,0 +1,569 @@
+/* One member of a multicast group in its own process, over TCP on 127.0.0.1: the worker behind
+ * bench/multicast_bench and tests/integration/consensus. Not an operator tool.
+ *
+ *   mc_member --id I --ports P0,P1,... --listen-fd FD [workload options]
+ *
+ * Workload: --count C (send C messages, then finish when every member's messages are delivered
+ * and persisted everywhere) or --seconds S (send for S seconds, measure the last S - warmup).
+ * --size-min/--size-max choose sizes uniformly; --rate R paces sends (0: as fast as flow control
+ * allows); --senders K makes only ids < K send. --durable FILE appends every delivered message to
+ * FILE with group commit and fdatasync on a persistence thread and reports the persisted version to
+ * the group; otherwise a delivery is reported persisted at once (the frontier is then "delivered
+ * at every member").
+ *
+ * Prints one JSON line: delivered count and bytes, a SHA-256 digest of the delivered sequence,
+ * throughput over the measured window and the latency from send to the frontier passing the
+ * message (p50/p99, measured by the sender on its own messages). */
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "base/assert.h"
+#include "base/clock.h"
+#include "base/codec.h"
+#include "base/err.h"
+#include "base/log.h"
+#include "base/loop.h"
+#include "base/prng.h"
+#include "consensus/consensus.h"
+#include "crypto/crypto.h"
+#include "node/group_driver.h"
+
+#define LAT_MAX (1u << 21)
+#define HDR 24
+
+struct opts {
+    uint32_t id;
+    uint32_t n;
+    uint16_t ports[SQ_MEMBERS_MAX];
+    int listen_fd;
+    uint64_t count;
+    double seconds;
+    double warmup;
+    uint32_t size_min, size_max;
+    uint32_t large_size, large_every; /* every large_every-th message is large_size bytes */
+    double rate;
+    uint32_t senders;
+    const char *durable;
+    uint32_t smc;
+    uint32_t window;
+    uint32_t block;
+};
+
+/* Persistence thread: a bounded queue of delivered messages, appended and fdatasync'd in groups. */
+struct pq_item {
+    int64_t version;
+    uint32_t size;
+    uint8_t *data;
+};
+
+struct persister {
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    struct pq_item *items;
+    uint32_t cap, head, count;
+    bool stop;
+    int fd;
+    struct sq_loop *loop;
+    int64_t done_version; /* written by the thread, read on the loop via a post */
+    pthread_t th;
+    uint64_t syncs;
+};
+
+struct member {
+    struct opts o;
+    struct sq_loop *loop;
+    struct node_gd *gd;
+    struct grp_group *g;
+    struct sq_prng prng;
+    struct sqc_sha256 digest;
+    uint64_t sent;
+    uint64_t next_send_ns;
+    uint64_t start_ns, measure_from_ns, measure_to_ns, end_send_ns;
+    uint64_t delivered, delivered_bytes;
+    uint64_t win_delivered, win_bytes;
+    int64_t last_version;
+    int64_t frontier;
+    /* own messages awaiting the frontier: (version, send time) */
+    int64_t *own_version;
+    uint64_t *own_ts;
+    uint64_t own_head, own_tail;
+    uint64_t *lat;
+    uint64_t lat_count;
+    bool finishing;
+    bool wedged;
+    struct sq_timer tick;
+    struct sq_timer stop_timer;
+    struct persister *ps;
+    uint8_t *buf;
+};
+
+static uint64_t now_ns(void)
+{
+    return sq_clock_now(sq_clock_monotonic());
+}
+
+/* ---- persistence thread ---- */
+
+static void persisted_on_loop(struct sq_loop *loop, void *arg)
+{
+    (void)loop;
+    struct member *m = arg;
+    int64_t v = __atomic_load_n(&m->ps->done_version, __ATOMIC_ACQUIRE);
+    if (v > m->last_version) {
+        v = m->last_version;
+    }
+    grp_report_persisted(m->g, v);
+    node_gd_kick(m->gd);
+}
+
+static void *persist_main(void *arg)
+{
+    struct member *m = arg;
+    struct persister *ps = m->ps;
+    struct pq_item *batch = calloc(ps->cap, sizeof(*batch));
+    SQ_ASSERT(batch != NULL);
+    for (;;) {
+        pthread_mutex_lock(&ps->mu);
+        while (ps->count == 0 && !ps->stop) {
+            pthread_cond_wait(&ps->cv, &ps->mu);
+        }
+        if (ps->count == 0 && ps->stop) {
+            pthread_mutex_unlock(&ps->mu);
+            break;
+        }
+        uint32_t n = ps->count;
+        for (uint32_t i = 0; i < n; i++) {
+            batch[i] = ps->items[(ps->head + i) % ps->cap];
+        }
+        ps->head = (ps->head + n) % ps->cap;
+        ps->count = 0;
+        pthread_cond_broadcast(&ps->cv);
+        pthread_mutex_unlock(&ps->mu);
+        /* Group commit: everything queued goes out in one append and one fdatasync. */
+        int64_t last = -1;
+        for (uint32_t i = 0; i < n; i++) {
+            uint8_t hdr[12];
+            sq_le64_store(hdr, (uint64_t)batch[i].version);
+            sq_le32_store(hdr + 8, batch[i].size);
+            if (write(ps->fd, hdr, sizeof(hdr)) != (ssize_t)sizeof(hdr) ||
+                (batch[i].size > 0 &&
+                 write(ps->fd, batch[i].data, batch[i].size) != (ssize_t)batch[i].size)) {
+                fprintf(stderr, "mc_member: write failed: %s\n", strerror(errno));
+                exit(3); /* a failed write is fatal: never report it persisted */
+            }
+            last = batch[i].version;
+            free(batch[i].data);
+        }
+        if (fdatasync(ps->fd) != 0) {
+            fprintf(stderr, "mc_member: fdatasync failed: %s\n", strerror(errno));
+            exit(3);
+        }
+        ps->syncs++;
+        __atomic_store_n(&ps->done_version, last, __ATOMIC_RELEASE);
+        while (sq_loop_post(ps->loop, persisted_on_loop, m) == SQ_EFULL) {
+            usleep(100);
+        }
+    }
+    free(batch);
+    return NULL;
+}
+
+/* ---- group upcalls ---- */
+
+static void on_deliver(void *ctx, uint32_t shard, uint32_t sender_id, uint64_t vid, int64_t seq,
+                       int64_t version, const uint8_t *data, size_t size)
+{
+    (void)shard;
+    (void)vid;
+    (void)seq;
+    struct member *m = ctx;
+    uint8_t meta[16];
+    sq_le64_store(meta, (uint64_t)version);
+    sq_le32_store(meta + 8, sender_id);
+    sq_le32_store(meta + 12, (uint32_t)size);
+    sqc_sha256_update(&m->digest, meta, sizeof(meta));
+    sqc_sha256_update(&m->digest, data, size);
+    m->delivered++;
+    m->delivered_bytes += size;
+    m->last_version = version;
+    uint64_t t = now_ns();
+    if (t >= m->measure_from_ns && t <= m->measure_to_ns) {
+        m->win_delivered++;
+        m->win_bytes += size;
+    }
+    if (sender_id == m->o.id && size >= HDR) {
+        uint64_t i = m->own_tail % LAT_MAX;
+        m->own_version[i] = version;
+        m->own_ts[i] = sq_le64_load(data + 16);
+        m->own_tail++;
+    }
+    if (m->ps != NULL) {
+        struct persister *ps = m->ps;
+        uint8_t *copy = malloc(size ? size : 1);
+        SQ_ASSERT(copy != NULL);
+        memcpy(copy, data, size);
+        pthread_mutex_lock(&ps->mu);
+        while (ps->count == ps->cap) {
+            pthread_cond_wait(&ps->cv, &ps->mu); /* back-pressure on delivery */
+        }
+        ps->items[(ps->head + ps->count) % ps->cap] =
+            (struct pq_item){.version = version, .size = (uint32_t)size, .data = copy};
+        ps->count++;
+        pthread_cond_signal(&ps->cv);
+        pthread_mutex_unlock(&ps->mu);
+    } else {
+        grp_report_persisted(m->g, version);
+    }
+}
+
+static void on_persisted(void *ctx, uint32_t shard, int64_t version)
+{
+    (void)shard;
+    struct member *m = ctx;
+    m->frontier = version;
+    uint64_t t = now_ns();
+    while (m->own_head < m->own_tail && m->own_version[m->own_head % LAT_MAX] <= version) {
+        uint64_t ts = m->own_ts[m->own_head % LAT_MAX];
+        if (ts >= m->measure_from_ns && ts <= m->measure_to_ns && m->lat_count < LAT_MAX) {
+            m->lat[m->lat_count++] = t - ts;
+        }
+        m->own_head++;
+    }
+}
+
+static void on_wedged(void *ctx, uint32_t failed_id, int reason)
+{
+    struct member *m = ctx;
+    m->wedged = true;
+    if (!m->finishing) {
+        fprintf(stderr, "mc_member %u: group wedged (member %u, %s)\n", m->o.id, failed_id,
+                sq_errname(reason));
+    }
+}
+
+/* ---- sending ---- */
+
+static void send_some(struct member *m)
+{
+    if (m->o.id >= m->o.senders || m->wedged) {
+        return;
+    }
+    uint64_t t = now_ns();
+    for (int burst = 0; burst < 256; burst++) {
+        if (m->o.count > 0 ? m->sent >= m->o.count : t >= m->end_send_ns) {
+            return;
+        }
+        if (m->o.rate > 0 && t < m->next_send_ns) {
+            return;
+        }
+        uint32_t size = (uint32_t)sq_prng_range(&m->prng, m->o.size_min, m->o.size_max);
+        if (m->o.large_every > 0 && m->sent % m->o.large_every == m->o.large_every - 1) {
+            size = m->o.large_size;
+        }
+        void *buf;
+        int rc = grp_send_reserve(m->g, size, &buf);
+        if (rc == SQ_EAGAIN) {
+            return;
+        }
+        if (rc != SQ_OK) {
+            fprintf(stderr, "mc_member %u: reserve: %s\n", m->o.id, sq_errname(rc));
+            exit(1);
+        }
+        uint8_t *p = buf;
+        for (uint32_t i = 0; i < size; i++) {
+            p[i] = (uint8_t)(m->sent * 31 + i);
+        }
+        if (size >= HDR) {
+            sq_le32_store(p, m->o.id);
+            sq_le32_store(p + 4, size);
+            sq_le64_store(p + 8, m->sent);
+            sq_le64_store(p + 16, now_ns());
+        }
+        grp_send_commit(m->g);
+        m->sent++;
+        if (m->o.rate > 0) {
+            m->next_send_ns += (uint64_t)(1e9 / m->o.rate);
+        }
+    }
+}
+
+static void stop_loop(struct sq_loop *loop, struct sq_timer *t, void *arg)
+{
+    (void)t;
+    (void)arg;
+    sq_loop_stop(loop);
+}
+
+static void check_done(struct member *m)
+{
+    if (m->finishing) {
+        return;
+    }
+    bool done;
+    if (m->o.count > 0) {
+        uint64_t total = m->o.count * (m->o.senders < m->o.n ? m->o.senders : m->o.n);
+        done = m->delivered == total && m->frontier >= m->last_version;
+    } else {
+        done = now_ns() >= m->end_send_ns + SQ_NS_PER_S / 2;
+    }
+    if (done) {
+        m->finishing = true;
+        /* Linger so the last pushes reach the others before this process goes away. */
+        sq_loop_timer_start(m->loop, &m->stop_timer, 300 * SQ_NS_PER_MS);
+    }
+}
+
+static void after_poll(void *arg)
+{
+    struct member *m = arg;
+    send_some(m);
+    check_done(m);
+}
+
+static void on_tick(struct sq_loop *loop, struct sq_timer *t, void *arg)
+{
+    struct member *m = arg;
+    node_gd_kick(m->gd);
+    /* Paced sending and the time-based end need a clock tick even when the group is idle. */
+    sq_loop_timer_start(loop, t, SQ_NS_PER_MS);
+}
+
+static int cmp_u64(const void *a, const void *b)
+{
+    uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+    return x < y ? -1 : x > y;
+}
+
+static void usage(void)
+{
+    fprintf(stderr, "usage: mc_member --id I --ports P0,P1,... --listen-fd FD [--count C | "
+                    "--seconds S] [--warmup W] [--size-min A] [--size-max B] [--rate R] "
+                    "[--senders K] [--durable FILE] [--smc N] [--window W] [--block B]\n");
+    exit(2);
+}
+
+int main(int argc, char **argv)
+{
+    struct member m;
+    memset(&m, 0, sizeof(m));
+    struct opts *o = &m.o;
+    o->listen_fd = -1;
+    o->size_min = 100;
+    o->size_max = 100;
+    o->senders = SQ_MEMBERS_MAX;
+    o->smc = 10240;
+    o->window = 16;
+    o->block = 256 * 1024;
+    o->warmup = 1.0;
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i];
+        const char *v = i + 1 < argc ? argv[i + 1] : NULL;
+        if (v == NULL) {
+            usage();
+        }
+        i++;
+        if (strcmp(a, "--id") == 0) {
+            o->id = (uint32_t)atoi(v);
+        } else if (strcmp(a, "--ports") == 0) {
+            char *s = strdup(v), *save = NULL;
+            for (char *t = strtok_r(s, ",", &save); t; t = strtok_r(NULL, ",", &save)) {
+                o->ports[o->n++] = (uint16_t)atoi(t);
+            }
+            free(s);
+        } else if (strcmp(a, "--listen-fd") == 0) {
+            o->listen_fd = atoi(v);
+        } else if (strcmp(a, "--count") == 0) {
+            o->count = strtoull(v, NULL, 10);
+        } else if (strcmp(a, "--seconds") == 0) {
+            o->seconds = atof(v);
+        } else if (strcmp(a, "--warmup") == 0) {
+            o->warmup = atof(v);
+        } else if (strcmp(a, "--size-min") == 0) {
+            o->size_min = (uint32_t)atoi(v);
+        } else if (strcmp(a, "--size-max") == 0) {
+            o->size_max = (uint32_t)atoi(v);
+        } else if (strcmp(a, "--large-size") == 0) {
+            o->large_size = (uint32_t)atoi(v);
+        } else if (strcmp(a, "--large-every") == 0) {
+            o->large_every = (uint32_t)atoi(v);
+        } else if (strcmp(a, "--rate") == 0) {
+            o->rate = atof(v);
+        } else if (strcmp(a, "--senders") == 0) {
+            o->senders = (uint32_t)atoi(v);
+        } else if (strcmp(a, "--durable") == 0) {
+            o->durable = v;
+        } else if (strcmp(a, "--smc") == 0) {
+            o->smc = (uint32_t)atoi(v);
+        } else if (strcmp(a, "--window") == 0) {
+            o->window = (uint32_t)atoi(v);
+        } else if (strcmp(a, "--block") == 0) {
+            o->block = (uint32_t)atoi(v);
+        } else {
+            usage();
+        }
+    }
+    if (o->n < 1 || o->id >= o->n || (o->count == 0 && o->seconds <= 0) ||
+        o->size_min > o->size_max) {
+        usage();
+    }
+    sq_log_set_level(SQ_LOG_WARN);
+    char label[16];
+    snprintf(label, sizeof(label), "m%u", o->id);
+    sq_log_set_node(label);
+    if (sqc_init() != SQ_OK) {
+        return 1;
+    }
+    sq_prng_seed(&m.prng, 1000 + o->id);
+    /* Test keys derived from the id: these processes only ever talk to each other. */
+    struct sqc_keypair key;
+    uint8_t seed[SQC_SEED_BYTES] = {0};
+    seed[0] = (uint8_t)o->id;
+    seed[1] = 0x5a;
+    sqc_keypair_from_seed(&key, seed);
+    struct net_validator vals[SQ_MEMBERS_MAX];
+    struct grp_view view;
+    memset(&view, 0, sizeof(view));
+    view.member_count = o->n;
+    for (uint32_t i = 0; i < o->n; i++) {
+        struct sqc_keypair k;
+        uint8_t s[SQC_SEED_BYTES] = {0};
+        s[0] = (uint8_t)i;
+        s[1] = 0x5a;
+        sqc_keypair_from_seed(&k, s);
+        memset(&vals[i], 0, sizeof(vals[i]));
+        vals[i].id = i;
+        memcpy(vals[i].pk, k.pk, SQC_PK_BYTES);
+        snprintf(vals[i].host, sizeof(vals[i].host), "127.0.0.1");
+        vals[i].port = o->ports[i];
+        view.members[i].id = i;
+        memcpy(view.members[i].pk, k.pk, SQC_PK_BYTES);
+        snprintf(view.members[i].host, sizeof(view.members[i].host), "127.0.0.1");
+        view.members[i].port = o->ports[i];
+        sqc_keypair_free(&k);
+    }
+    if (sq_loop_create(&m.loop, sq_clock_monotonic()) != SQ_OK) {
+        return 1;
+    }
+    struct grp_settings set;
+    grp_settings_default(&set);
+    set.smc_payload_max = o->smc;
+    set.window = o->window;
+    set.rdmc.block_bytes = o->block;
+    set.msg_payload_max = o->size_max > set.smc_payload_max ? o->size_max : set.smc_payload_max;
+    if (o->large_size > set.msg_payload_max) {
+        set.msg_payload_max = o->large_size;
+    }
+    if (set.msg_payload_max < 1024) {
+        set.msg_payload_max = 1024;
+    }
+    m.lat = calloc(LAT_MAX, sizeof(uint64_t));
+    m.own_version = calloc(LAT_MAX, sizeof(int64_t));
+    m.own_ts = calloc(LAT_MAX, sizeof(uint64_t));
+    SQ_ASSERT(m.lat && m.own_version && m.own_ts);
+    if (sqc_sha256_init(&m.digest) != SQ_OK) {
+        return 1;
+    }
+    if (o->durable != NULL) {
+        m.ps = calloc(1, sizeof(*m.ps));
+        SQ_ASSERT(m.ps != NULL);
+        m.ps->cap = 65536;
+        m.ps->items = calloc(m.ps->cap, sizeof(*m.ps->items));
+        m.ps->fd = open(o->durable, O_WRONLY | O_CREAT | O_TRUNC | O_APPEND | O_CLOEXEC, 0600);
+        if (m.ps->fd < 0) {
+            fprintf(stderr, "mc_member: cannot open %s: %s\n", o->durable, strerror(errno));
+            return 1;
+        }
+        m.ps->loop = m.loop;
+        m.ps->done_version = -1;
+        pthread_mutex_init(&m.ps->mu, NULL);
+        pthread_cond_init(&m.ps->cv, NULL);
+        pthread_create(&m.ps->th, NULL, persist_main, &m);
+    }
+    struct grp_upcalls up = {.ctx = &m, .deliver = on_deliver, .persisted = on_persisted,
+                             .wedged = on_wedged};
+    static const uint8_t chain[] = "squall-bench";
+    struct node_gd_config cfg = {
+        .loop = m.loop,
+        .tcp = {.chain_id = chain, .chain_id_size = sizeof(chain) - 1, .self_id = o->id,
+                .key = &key, .validators = vals, .validator_count = o->n,
+                .listen_fd = o->listen_fd},
+        .view = &view,
+        .my_id = o->id,
+        .settings = &set,
+        .up = &up,
+        .after_poll = after_poll,
+        .after_poll_arg = &m,
+    };
+    char err[256];
+    int rc = node_gd_create(&m.gd, &cfg, err, sizeof(err));
+    if (rc != SQ_OK) {
+        fprintf(stderr, "mc_member %u: %s\n", o->id, err);
+        return 1;
+    }
+    m.g = node_gd_group(m.gd);
+    m.last_version = -1;
+    m.frontier = -1;
+    /* Wait until every peer is connected before the clock starts. */
+    uint64_t deadline = now_ns() + 30 * SQ_NS_PER_S;
+    while (node_gd_peers_up(m.gd) + 1 < o->n && now_ns() < deadline) {
+        sq_loop_run_once(m.loop, 50);
+    }
+    if (node_gd_peers_up(m.gd) + 1 < o->n) {
+        fprintf(stderr, "mc_member %u: peers did not come up\n", o->id);
+        return 1;
+    }
+    m.start_ns = now_ns();
+    m.next_send_ns = m.start_ns;
+    if (o->count > 0) {
+        m.measure_from_ns = 0;
+        m.measure_to_ns = UINT64_MAX;
+    } else {
+        m.measure_from_ns = m.start_ns + (uint64_t)(o->warmup * 1e9);
+        m.measure_to_ns = m.start_ns + (uint64_t)(o->seconds * 1e9);
+        m.end_send_ns = m.measure_to_ns;
+    }
+    sq_timer_init(&m.tick, on_tick, &m);
+    sq_timer_init(&m.stop_timer, stop_loop, &m);
+    sq_loop_timer_start(m.loop, &m.tick, SQ_NS_PER_MS);
+    sq_loop_run(m.loop);
+
+    uint8_t dig[SQC_HASH_BYTES];
+    sqc_sha256_final(&m.digest, dig);
+    char hex[2 * SQC_HASH_BYTES + 1];
+    sqc_hex_encode(hex, sizeof(hex), dig, sizeof(dig));
+    qsort(m.lat, m.lat_count, sizeof(uint64_t), cmp_u64);
+    double p50 = m.lat_count ? (double)m.lat[m.lat_count / 2] / 1e3 : 0;
+    double p99 = m.lat_count ? (double)m.lat[(m.lat_count * 99) / 100] / 1e3 : 0;
+    double win = o->count > 0 ? (double)(now_ns() - m.start_ns) / 1e9 : o->seconds - o->warmup;
+    uint64_t wd = o->count > 0 ? m.delivered : m.win_delivered;
+    uint64_t wb = o->count > 0 ? m.delivered_bytes : m.win_bytes;
+    struct grp_stats st;
+    grp_group_stats(m.g, &st);
+    printf("{\"id\":%u,\"delivered\":%" PRIu64 ",\"bytes\":%" PRIu64 ",\"digest\":\"%s\","
+           "\"window_s\":%.3f,\"msgs_per_s\":%.0f,\"bytes_per_s\":%.0f,\"lat_p50_us\":%.1f,"
+           "\"lat_p99_us\":%.1f,\"lat_samples\":%" PRIu64 ",\"sent\":%" PRIu64
+           ",\"nulls\":%" PRIu64 ",\"wedged\":%s,\"syncs\":%" PRIu64 "}\n",
+           o->id, m.delivered, m.delivered_bytes, hex, win, (double)wd / win, (double)wb / win,
+           p50, p99, m.lat_count, m.sent, st.nulls_sent, m.wedged && !m.finishing ? "true" : "false",
+           m.ps ? m.ps->syncs : 0);
+    fflush(stdout);
+    if (m.ps != NULL) {
+        pthread_mutex_lock(&m.ps->mu);
+        m.ps->stop = true;
+        pthread_cond_broadcast(&m.ps->cv);
+        pthread_mutex_unlock(&m.ps->mu);
+        pthread_join(m.ps->th, NULL);
+        close(m.ps->fd);
+    }
+    node_gd_destroy(m.gd);
+    sq_loop_destroy(m.loop);
+    sqc_keypair_free(&key);
+    return 0;
+}

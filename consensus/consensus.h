@@ -1,0 +1,174 @@
+/* consensus/: the group (prefix grp_): views, layout, SMC, RDMC sends, total order, stability,
+ * delivery and the persistence frontier of Derecho's atomic multicast (PROTOCOL.md §2, §4, §7).
+ *
+ * A `struct grp_group` is one member's part of a group for one view. It is a sans-I/O state
+ * machine (STYLE.md): it reads no clock, starts no thread, takes no lock and does no I/O of its
+ * own. It talks to peers only through the shared state table (sst/) over the transport given to it
+ * and through an RDMC engine (rdmc/) whose sends go through the `rdmc_io` given to it. The driver
+ * (the node's loop, or the simulator) forwards transport events to it and calls grp_poll().
+ *
+ * Ordering (§4.2). In each shard, message i of the sender with sender rank k has sequence number
+ * seq = i * S + k (S senders, 64-bit). Every member delivers the messages of its shard in seq order,
+ * each once every member of the shard has received it (min over the shard of seq_num). Idle
+ * senders fill the order with null messages, reactively (§4.4); nulls are never delivered.
+ *
+ * Versions [design]. PROTOCOL.md numbers deliveries (vid << 32) | seq, which overflows once a view
+ * passes 2^32 sequence numbers (nulls make that reachable in days at ledger rates). Squall numbers
+ * every delivered (non-null) message of a shard with its VERSION: a count that starts at the
+ * configured `version_base` (the number of messages delivered before this view: for the ledger,
+ * the chain height) and goes up by one per delivery, across views. Every survivor of a view
+ * delivers the same messages (§5.5), so versions agree everywhere. persisted_num, signed_num and
+ * verified_num in the table are versions.
+ *
+ * Threads: a group belongs to the thread that drives its transport; every function and upcall
+ * runs there. */
+#ifndef SQ_CONSENSUS_CONSENSUS_H
+#define SQ_CONSENSUS_CONSENSUS_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "base/limits.h"
+#include "consensus/order.h"
+#include "consensus/view.h"
+#include "net/net.h"
+#include "rdmc/rdmc.h"
+
+#define GRP_SIG_BYTES 64
+#define GRP_MSG_HDR_BYTES 16 /* {i64 index, u32 num_nulls, u32 size} before every payload */
+
+struct grp_group;
+
+struct grp_settings {
+    uint32_t window;           /* SMC slots per sender, 1..SQ_SMC_WINDOW_MAX (default 16) */
+    uint32_t smc_payload_max;  /* payloads up to this go through SST slots (default 10240) */
+    uint32_t msg_payload_max;  /* largest payload at all; larger than smc_payload_max goes by
+                                * RDMC (default 1 MiB; at most SQ_MSG_BYTES_MAX - header) */
+    struct rdmc_settings rdmc; /* block size, schedule (msg_bytes_max is derived) */
+    struct grp_layout_spec layout;
+    uint32_t sst_region;       /* transport region id for the table (default 1) */
+};
+
+/* Fills the defaults above. */
+void grp_settings_default(struct grp_settings *s);
+
+struct grp_upcalls {
+    void *ctx;
+    /* Message `version` of shard `shard`, sent by validator `sender_id` with sequence number `seq`
+     * in view `vid`, delivered here in the shard's total order. `data` (`size` bytes) is borrowed
+     * until the upcall returns. Required. */
+    void (*deliver)(void *ctx, uint32_t shard, uint32_t sender_id, uint64_t vid, int64_t seq,
+                    int64_t version, const uint8_t *data, size_t size);
+    /* The min over the shard of persisted versions grew to `version` (every member has made every
+     * message up to it durable: §4.5, the ledger's "persisted"). Optional. */
+    void (*persisted)(void *ctx, uint32_t shard, int64_t version);
+    /* The min over the shard of verified versions grew (§6.3). Optional. */
+    void (*verified)(void *ctx, uint32_t shard, int64_t version);
+    /* The group stopped in this view: a member failed or misbehaved (`failed_id`, `reason`), or
+     * grp_wedge() was called. No delivery follows in this view. Optional. */
+    void (*wedged)(void *ctx, uint32_t failed_id, int reason);
+};
+
+struct grp_config {
+    const struct grp_view *view;     /* copied */
+    uint32_t my_id;                  /* must be a member */
+    struct net *net;                 /* borrowed; carries the SST */
+    const struct rdmc_io *rdmc_io;   /* copied: how RDMC frames reach peers */
+    const struct grp_settings *settings; /* copied; NULL: defaults */
+    const struct grp_upcalls *up;    /* copied */
+    int64_t version_base;            /* versions of this view start at version_base (>= 0) */
+};
+
+/* Builds this member's part of the group for the view: the layout, the SST (registered with the
+ * transport), one RDMC group per sender of the shard. SQ_EINVAL (bad config, not a member, invalid
+ * settings), SQ_EAGAIN (the layout is not provisioned), SQ_ENOMEM, or the SST's error. */
+int grp_group_create(struct grp_group **out, const struct grp_config *cfg);
+
+/* Frees everything; RDMC buffers and pending messages are dropped. NULL is a no-op. */
+void grp_group_destroy(struct grp_group *g);
+
+/* The RDMC engine, for the driver to feed frames (rdmc_engine_recv), failures and kicks. */
+struct rdmc_engine *grp_rdmc(struct grp_group *g);
+/* The table (read-only use: status pages, tests). */
+struct sst *grp_sst(struct grp_group *g);
+
+/* ---- sending ---- */
+
+/* Reserves room for a message of `size` bytes (0..msg_payload_max) and points *buf at it (valid
+ * until grp_send_commit/abort). Exactly one reservation may be open, and it must be closed before
+ * the next grp_poll(). SQ_EAGAIN: flow control (a ring or delivery window is full: poll, then try
+ * again), SQ_ETOOBIG, SQ_EPERM (this member is not a sender of its shard), SQ_EVIEW (wedged). */
+int grp_send_reserve(struct grp_group *g, size_t size, void **buf);
+/* Commits the reserved message: it gets the next index and goes out at the next grp_poll(). */
+void grp_send_commit(struct grp_group *g);
+/* Drops the reservation. */
+void grp_send_abort(struct grp_group *g);
+
+/* ---- driving ---- */
+
+/* One round: publishes committed messages, hands RDMC messages to the engine when their flow
+ * control allows, receives, delivers what is stable, reports frontier growth. Returns the number
+ * of things done (0 when idle). */
+int grp_poll(struct grp_group *g);
+
+/* Transport event: validator `id` failed (or broke the protocol). Freezes its row, marks it
+ * suspected, fails its RDMC groups and wedges (the view change of the next layer takes over). */
+void grp_peer_failed(struct grp_group *g, uint32_t id, int reason);
+
+/* Stops sending, receiving and delivering in this view (§5.4) and publishes `wedged`. */
+void grp_wedge(struct grp_group *g);
+bool grp_is_wedged(const struct grp_group *g);
+
+/* ---- persistence and signatures (§4.5, §6) ---- */
+
+/* The application has made every delivered message up to `version` durable. Publishes
+ * persisted_num to the shard. Versions only grow (asserted) and cannot pass what was delivered. */
+void grp_report_persisted(struct grp_group *g, int64_t version);
+
+/* The application signed its log up to `version` (signature `sig`): publishes the signature (with
+ * its version) and then signed_num, in that order (§6.2). */
+void grp_report_signed(struct grp_group *g, int64_t version, const uint8_t sig[GRP_SIG_BYTES]);
+
+/* The application verified every shard member's signature up to `version`: publishes
+ * verified_num. */
+void grp_report_verified(struct grp_group *g, int64_t version);
+
+/* Reads the latest signature member `id` published: *version and the signature bytes. The bytes may
+ * be torn while a newer one is in flight; the caller verifies them anyway (§6.3). SQ_ENOTFOUND for
+ * a non-member, SQ_EAGAIN when it has published none. */
+int grp_signature_get(struct grp_group *g, uint32_t id, int64_t *version,
+                      uint8_t sig[GRP_SIG_BYTES]);
+
+/* ---- introspection ---- */
+
+struct grp_stats {
+    uint64_t vid;
+    uint32_t shard;
+    uint32_t shard_rank;
+    uint32_t senders;
+    int64_t next_index;        /* my next message index */
+    int64_t seq_num;           /* my received frontier */
+    int64_t stable_seq;        /* min over the shard of seq_num */
+    int64_t delivered_seq;
+    int64_t delivered_version; /* last version delivered (version_base - 1 if none) */
+    int64_t persisted_frontier;
+    int64_t verified_frontier;
+    uint64_t msgs_sent;
+    uint64_t nulls_sent;       /* null messages (not slots) */
+    uint64_t smc_slots_pushed;
+    uint64_t rdmc_msgs_sent;
+    uint64_t msgs_delivered;
+    uint64_t reserve_blocked;  /* grp_send_reserve answered SQ_EAGAIN */
+};
+void grp_group_stats(const struct grp_group *g, struct grp_stats *out);
+
+/* Invariant walker (STYLE.md): the simulator calls it after every step. SQ_OK, or SQ_ECORRUPT with
+ * a description in grp_check_msg(). Checks the table's monotone columns, that delivered <= stable
+ * <= my seq_num, that seq_num matches the received counters, that no slot of mine is reusable
+ * before its message was delivered everywhere, and that the frontiers never pass what every member
+ * reported. */
+int grp_check(struct grp_group *g);
+const char *grp_check_msg(const struct grp_group *g);
+
+#endif

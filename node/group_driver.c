@@ -1,0 +1,237 @@
+#include "node/group_driver.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "base/assert.h"
+#include "base/err.h"
+#include "base/log.h"
+
+struct recv_buf {
+    struct node_gd *gd;
+    uint32_t peer;
+    uint8_t *data;
+};
+
+struct node_gd {
+    struct sq_loop *loop;
+    struct net *net;
+    struct grp_group *g;
+    struct grp_view view;
+    uint32_t my_id;
+    size_t buf_bytes;
+    uint32_t bufs_per_peer;
+    struct recv_buf *bufs; /* member_count * bufs_per_peer, indexed by rank */
+    uint8_t *buf_mem;
+    bool posted[SQ_MEMBERS_MAX];
+    struct sq_timer poll_timer;
+    void (*after_poll)(void *arg);
+    void *after_poll_arg;
+    uint32_t peers_up;
+};
+
+static void poll_now(struct sq_loop *loop, struct sq_timer *t, void *arg)
+{
+    (void)loop;
+    (void)t;
+    struct node_gd *gd = arg;
+    if (gd->g == NULL) {
+        return;
+    }
+    grp_poll(gd->g);
+    if (gd->after_poll != NULL) {
+        gd->after_poll(gd->after_poll_arg);
+    }
+}
+
+void node_gd_kick(struct node_gd *gd)
+{
+    if (!sq_timer_is_armed(&gd->poll_timer)) {
+        /* A zero delay runs at the end of this loop round, after the I/O callbacks. */
+        (void)sq_loop_timer_start(gd->loop, &gd->poll_timer, 0);
+    }
+}
+
+static void post_peer(struct node_gd *gd, uint32_t rank)
+{
+    uint32_t peer = gd->view.members[rank].id;
+    for (uint32_t i = 0; i < gd->bufs_per_peer; i++) {
+        struct recv_buf *b = &gd->bufs[rank * gd->bufs_per_peer + i];
+        int rc = net_recv_post(gd->net, peer, b->data, gd->buf_bytes, (uint64_t)(uintptr_t)b);
+        if (rc != SQ_OK) {
+            SQ_WARN("gd", "cannot post receive buffer", "peer=%u rc=%s", peer, sq_errname(rc));
+            return;
+        }
+    }
+    gd->posted[rank] = true;
+}
+
+static void on_peer_up(void *arg, uint32_t peer)
+{
+    struct node_gd *gd = arg;
+    gd->peers_up++;
+    SQ_INFO("gd", "peer up", "peer=%u up=%u", peer, gd->peers_up);
+    node_gd_kick(gd);
+}
+
+static void on_peer_failed(void *arg, uint32_t peer, int reason)
+{
+    struct node_gd *gd = arg;
+    if (gd->peers_up > 0) {
+        gd->peers_up--;
+    }
+    SQ_WARN("gd", "peer failed", "peer=%u reason=%s", peer, sq_errname(reason));
+    if (gd->g != NULL) {
+        grp_peer_failed(gd->g, peer, reason);
+    }
+    node_gd_kick(gd);
+}
+
+static void on_write(void *arg, uint32_t peer, uint32_t region)
+{
+    (void)peer;
+    (void)region;
+    node_gd_kick(arg);
+}
+
+static void on_recv(void *arg, uint32_t peer, uint64_t wr_id, int status, uint32_t imm,
+                    size_t size)
+{
+    struct node_gd *gd = arg;
+    struct recv_buf *b = (struct recv_buf *)(uintptr_t)wr_id;
+    if (status != SQ_OK || gd->g == NULL) {
+        return;
+    }
+    rdmc_engine_recv(grp_rdmc(gd->g), peer, imm, b->data, size);
+    int rc = net_recv_post(gd->net, peer, b->data, gd->buf_bytes, wr_id);
+    if (rc != SQ_OK && rc != SQ_EPEER) {
+        SQ_WARN("gd", "cannot re-post receive buffer", "peer=%u rc=%s", peer, sq_errname(rc));
+    }
+    node_gd_kick(gd);
+}
+
+static void on_completion(void *arg, uint32_t peer, uint64_t wr_id, int status)
+{
+    (void)peer;
+    (void)wr_id;
+    (void)status;
+    struct node_gd *gd = arg;
+    if (gd->g != NULL) {
+        rdmc_engine_kick(grp_rdmc(gd->g));
+    }
+    node_gd_kick(gd);
+}
+
+static int rdmc_send(void *ctx, uint32_t peer, uint32_t imm, const void *data, size_t len)
+{
+    struct node_gd *gd = ctx;
+    return net_msg_send(gd->net, peer, imm, data, len, 0, 0);
+}
+
+int node_gd_create(struct node_gd **out, const struct node_gd_config *cfg, char *errbuf,
+                   size_t errbuf_size)
+{
+    struct node_gd *gd = calloc(1, sizeof(*gd));
+    if (gd == NULL) {
+        return SQ_ENOMEM;
+    }
+    gd->loop = cfg->loop;
+    gd->view = *cfg->view;
+    gd->my_id = cfg->my_id;
+    gd->after_poll = cfg->after_poll;
+    gd->after_poll_arg = cfg->after_poll_arg;
+    sq_timer_init(&gd->poll_timer, poll_now, gd);
+    struct grp_settings set;
+    if (cfg->settings != NULL) {
+        set = *cfg->settings;
+    } else {
+        grp_settings_default(&set);
+    }
+    gd->buf_bytes = set.rdmc.block_bytes;
+    gd->bufs_per_peer = cfg->recv_bufs_per_peer ? cfg->recv_bufs_per_peer : 16;
+    uint32_t n = gd->view.member_count;
+    int rc = SQ_ENOMEM;
+    gd->bufs = calloc((size_t)n * gd->bufs_per_peer, sizeof(*gd->bufs));
+    gd->buf_mem = malloc((size_t)n * gd->bufs_per_peer * gd->buf_bytes);
+    if (gd->bufs == NULL || gd->buf_mem == NULL) {
+        goto err_free;
+    }
+    for (size_t i = 0; i < (size_t)n * gd->bufs_per_peer; i++) {
+        gd->bufs[i].gd = gd;
+        gd->bufs[i].data = gd->buf_mem + i * gd->buf_bytes;
+    }
+    struct net_tcp_config tcp = cfg->tcp;
+    tcp.loop = cfg->loop;
+    struct net_handler h = {.arg = gd, .peer_up = on_peer_up, .peer_failed = on_peer_failed,
+                            .write_arrived = on_write, .recv_done = on_recv,
+                            .completion = on_completion};
+    rc = net_tcp_create(&gd->net, &tcp, &h);
+    if (rc != SQ_OK) {
+        snprintf(errbuf, errbuf_size, "cannot start the TCP transport: %s", sq_strerror(rc));
+        goto err_free;
+    }
+    struct rdmc_io io = {.ctx = gd, .send = rdmc_send};
+    struct grp_config gc = {.view = cfg->view, .my_id = cfg->my_id, .net = gd->net,
+                            .rdmc_io = &io, .settings = &set, .up = cfg->up,
+                            .version_base = cfg->version_base};
+    rc = grp_group_create(&gd->g, &gc);
+    if (rc != SQ_OK) {
+        snprintf(errbuf, errbuf_size, "cannot build the group: %s", sq_strerror(rc));
+        goto err_destroy_net;
+    }
+    for (uint32_t r = 0; r < n; r++) {
+        if (gd->view.members[r].id == cfg->my_id) {
+            continue;
+        }
+        rc = net_peer_add(gd->net, gd->view.members[r].id);
+        if (rc != SQ_OK) {
+            snprintf(errbuf, errbuf_size, "cannot add peer %u: %s", gd->view.members[r].id,
+                     sq_strerror(rc));
+            goto err_destroy_group;
+        }
+        post_peer(gd, r);
+    }
+    node_gd_kick(gd);
+    *out = gd;
+    return SQ_OK;
+
+err_destroy_group:
+    grp_group_destroy(gd->g);
+err_destroy_net:
+    net_destroy(gd->net);
+err_free:
+    free(gd->buf_mem);
+    free(gd->bufs);
+    free(gd);
+    return rc;
+}
+
+void node_gd_destroy(struct node_gd *gd)
+{
+    if (gd == NULL) {
+        return;
+    }
+    sq_loop_timer_stop(gd->loop, &gd->poll_timer);
+    grp_group_destroy(gd->g);
+    gd->g = NULL;
+    net_destroy(gd->net);
+    free(gd->buf_mem);
+    free(gd->bufs);
+    free(gd);
+}
+
+struct grp_group *node_gd_group(struct node_gd *gd)
+{
+    return gd->g;
+}
+
+struct net *node_gd_net(struct node_gd *gd)
+{
+    return gd->net;
+}
+
+uint32_t node_gd_peers_up(struct node_gd *gd)
+{
+    return gd->peers_up;
+}

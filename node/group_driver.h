@@ -1,0 +1,50 @@
+/* The group driver: runs one member's consensus group (consensus/) over a real transport on the
+ * node's event loop. It owns the transport (TCP by default) and the group, forwards transport
+ * events to the group and its RDMC engine, keeps receive buffers posted for RDMC frames, and polls
+ * the group once at the end of every loop round in which something happened.
+ *
+ * Loop thread only. */
+#ifndef SQ_NODE_GROUP_DRIVER_H
+#define SQ_NODE_GROUP_DRIVER_H
+
+#include <stdint.h>
+
+#include "base/loop.h"
+#include "consensus/consensus.h"
+#include "net/net.h"
+
+struct node_gd;
+
+struct node_gd_config {
+    struct sq_loop *loop;
+    struct net_tcp_config tcp; /* the transport's config; tcp.loop is set by the driver */
+    const struct grp_view *view;
+    uint32_t my_id;
+    const struct grp_settings *settings; /* NULL: defaults */
+    const struct grp_upcalls *up;
+    int64_t version_base;
+    uint32_t recv_bufs_per_peer; /* RDMC receive buffers posted per peer (0: 16) */
+    /* Called after every poll of the group, on the loop thread (the application's chance to
+     * send more, for instance). May be NULL. */
+    void (*after_poll)(void *arg);
+    void *after_poll_arg;
+};
+
+/* Creates the transport and the group, connects to every other member and starts polling.
+ * Errors from net_tcp_create or grp_group_create are passed through (errbuf says which). */
+int node_gd_create(struct node_gd **out, const struct node_gd_config *cfg, char *errbuf,
+                   size_t errbuf_size);
+
+/* Stops and frees everything (the group, then the transport). NULL is a no-op. */
+void node_gd_destroy(struct node_gd *gd);
+
+struct grp_group *node_gd_group(struct node_gd *gd);
+struct net *node_gd_net(struct node_gd *gd);
+
+/* Asks for a poll at the end of the current loop round (after the application queued work). */
+void node_gd_kick(struct node_gd *gd);
+
+/* Number of peers currently up. */
+uint32_t node_gd_peers_up(struct node_gd *gd);
+
+#endif

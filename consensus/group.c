@@ -707,18 +707,22 @@ static int send_pass(struct grp_group *g)
                 done++;
                 break;
             }
-            int rc = rdmc_group_send(g->rdmc, g->sender_gid[k], o->buf, o->size,
-                                     (uint64_t)o->index);
-            if (rc == SQ_EFULL) {
-                break;
-            }
-            if (rc != SQ_OK) {
-                wedge_with(g, g->my_id, rc);
-                break;
-            }
+            /* Marked first: the engine may report `done` from inside rdmc_group_send. */
             o->handed = true;
             g->stats.rdmc_msgs_sent++;
             done++;
+            int rc = rdmc_group_send(g->rdmc, g->sender_gid[k], o->buf, o->size,
+                                     (uint64_t)o->index);
+            if (rc != SQ_OK) {
+                SQ_ASSERT(g->rq_count > 0 && &g->rq[g->rq_head] == o); /* still queued */
+                o->handed = false;
+                g->stats.rdmc_msgs_sent--;
+                if (rc != SQ_EFULL) {
+                    wedge_with(g, g->my_id, rc);
+                }
+                break;
+            }
+            break; /* o may be gone (done ran); the next one waits for its self-receipt */
         }
     }
     return done;
@@ -938,6 +942,10 @@ int grp_poll(struct grp_group *g)
     SQ_ASSERT(!g->reserved); /* a reservation must close before the next poll */
     SQ_ASSERT(!g->in_poll);
     g->in_poll = true;
+    /* RDMC frames the transport refused earlier (peer not up yet, back-pressure) go out now. */
+    if (rdmc_engine_is_blocked(g->rdmc)) {
+        rdmc_engine_kick(g->rdmc);
+    }
     int done = send_pass(g);
     done += sst_poll(g->sst);
     /* Receiving may have asked for nulls or unblocked an RDMC send: publish in the same round. */
@@ -975,14 +983,16 @@ int grp_check(struct grp_group *g)
         int64_t prefixes[SQ_MEMBERS_MAX];
         for (uint32_t k = 0; k < g->S; k++) {
             prefixes[k] = g->track[k].prefix;
-            CHECK(sst_get_i64(g->sst, g->my_rank, g->c_nrecv, k) == prefixes[k] || g->wedged,
-                  "num_received[%u] %lld != tracker prefix %lld", k,
+            /* RDMC completions move the tracker between polls; the column follows at the next
+             * receive pass, so it may lag but never lead. */
+            CHECK(sst_get_i64(g->sst, g->my_rank, g->c_nrecv, k) <= prefixes[k],
+                  "num_received[%u] %lld passes the tracker prefix %lld", k,
                   (long long)sst_get_i64(g->sst, g->my_rank, g->c_nrecv, k),
                   (long long)prefixes[k]);
             CHECK(g->pending[k].count <= PEND_MAX, "pending overflow");
         }
-        CHECK(g->wedged || grp_seq_num(prefixes, g->S) == g->seq_num,
-              "seq_num %lld does not match the received counters", (long long)g->seq_num);
+        CHECK(g->seq_num <= grp_seq_num(prefixes, g->S),
+              "seq_num %lld passes what was received", (long long)g->seq_num);
     }
     CHECK(g->delivered_seq <= g->seq_num, "delivered %lld beyond received %lld",
           (long long)g->delivered_seq, (long long)g->seq_num);

@@ -171,6 +171,20 @@ int node_gd_create(struct node_gd **out, const struct node_gd_config *cfg, char 
         snprintf(errbuf, errbuf_size, "cannot start the TCP transport: %s", sq_strerror(rc));
         goto err_free;
     }
+    /* Peers first: the group's table pushes its first row as it is built, and a push to a peer
+     * the transport does not know counts as a failed peer. */
+    for (uint32_t r = 0; r < n; r++) {
+        if (gd->view.members[r].id == cfg->my_id) {
+            continue;
+        }
+        rc = net_peer_add(gd->net, gd->view.members[r].id);
+        if (rc != SQ_OK) {
+            snprintf(errbuf, errbuf_size, "cannot add peer %u: %s", gd->view.members[r].id,
+                     sq_strerror(rc));
+            goto err_destroy_net;
+        }
+        post_peer(gd, r);
+    }
     struct rdmc_io io = {.ctx = gd, .send = rdmc_send};
     struct grp_config gc = {.view = cfg->view, .my_id = cfg->my_id, .net = gd->net,
                             .rdmc_io = &io, .settings = &set, .up = cfg->up,
@@ -180,24 +194,10 @@ int node_gd_create(struct node_gd **out, const struct node_gd_config *cfg, char 
         snprintf(errbuf, errbuf_size, "cannot build the group: %s", sq_strerror(rc));
         goto err_destroy_net;
     }
-    for (uint32_t r = 0; r < n; r++) {
-        if (gd->view.members[r].id == cfg->my_id) {
-            continue;
-        }
-        rc = net_peer_add(gd->net, gd->view.members[r].id);
-        if (rc != SQ_OK) {
-            snprintf(errbuf, errbuf_size, "cannot add peer %u: %s", gd->view.members[r].id,
-                     sq_strerror(rc));
-            goto err_destroy_group;
-        }
-        post_peer(gd, r);
-    }
     node_gd_kick(gd);
     *out = gd;
     return SQ_OK;
 
-err_destroy_group:
-    grp_group_destroy(gd->g);
 err_destroy_net:
     net_destroy(gd->net);
 err_free:

@@ -565,5 +565,14 @@ int main(int argc, char **argv)
     node_gd_destroy(m.gd);
     sq_loop_destroy(m.loop);
     sqc_keypair_free(&key);
+    if (m.ps != NULL) {
+        pthread_mutex_destroy(&m.ps->mu);
+        pthread_cond_destroy(&m.ps->cv);
+        free(m.ps->items);
+        free(m.ps);
+    }
+    free(m.lat);
+    free(m.own_version);
+    free(m.own_ts);
     return 0;
 }

@@ -75,6 +75,7 @@ struct node {
     /* persistence */
     int64_t persisted_reported;
     int64_t frontier_seen;
+    bool persist_scheduled;
 };
 
 static void failf(struct world *w, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
@@ -231,19 +232,15 @@ static void on_persisted(void *ctx, uint32_t shard, int64_t version)
 
 /* ---- workload ---- */
 
-struct persist_ev {
-    struct node *nd;
-    int64_t version;
-};
-
+/* The application "persists" everything delivered so far when its persistence event fires. */
 static void persist_cb(void *arg)
 {
-    struct persist_ev *e = arg;
-    if (e->version > e->nd->persisted_reported) {
-        e->nd->persisted_reported = e->version;
-        grp_report_persisted(e->nd->g, e->version);
+    struct node *nd = arg;
+    nd->persist_scheduled = false;
+    if (nd->last_version > nd->persisted_reported) {
+        nd->persisted_reported = nd->last_version;
+        grp_report_persisted(nd->g, nd->last_version);
     }
-    free(e);
 }
 
 static void try_send(struct node *nd)
@@ -278,13 +275,10 @@ static void node_poll(void *arg)
     try_send(nd);
     grp_poll(nd->g);
     /* The application persists what it delivered, after a random delay. */
-    if (nd->last_version > nd->persisted_reported) {
-        struct persist_ev *e = malloc(sizeof(*e));
-        SQ_ASSERT(e != NULL);
-        e->nd = nd;
-        e->version = nd->last_version;
+    if (nd->last_version > nd->persisted_reported && !nd->persist_scheduled) {
+        nd->persist_scheduled = true;
         uint64_t delay = sq_prng_range(simnet_prng(nd->w->sim), 1000, 200000);
-        simnet_call_at(nd->w->sim, simnet_now(nd->w->sim) + delay, nd->id, persist_cb, e);
+        simnet_call_at(nd->w->sim, simnet_now(nd->w->sim) + delay, nd->id, persist_cb, nd);
     }
 }
 
@@ -425,6 +419,8 @@ static int run_one(uint64_t seed, bool verbose, uint64_t *trace_out)
         simnet_set_handler(w.sim, i, &h);
         simnet_set_poll(w.sim, i, node_poll, nd);
     }
+    /* Peers are added before the groups exist: the table's first push must find them. */
+    simnet_connect_all(w.sim);
     struct rdmc_io io;
     struct grp_upcalls up = {.deliver = on_deliver, .persisted = on_persisted};
     for (uint32_t i = 0; i < w.n; i++) {
@@ -439,7 +435,6 @@ static int run_one(uint64_t seed, bool verbose, uint64_t *trace_out)
             return 1;
         }
     }
-    simnet_connect_all(w.sim);
     for (uint32_t i = 0; i < w.n; i++) {
         post_all(&w.nodes[i]);
     }
@@ -451,6 +446,18 @@ static int run_one(uint64_t seed, bool verbose, uint64_t *trace_out)
     bool ok = simnet_run_until_cond(w.sim, all_done, &w, simnet_now(w.sim) + 120 * SQ_NS_PER_S);
     if (w.fail[0] == '\0' && !ok) {
         failf(&w, "did not finish within 120 s of simulated time");
+        for (uint32_t i = 0; i < w.n; i++) {
+            struct grp_stats st;
+            grp_group_stats(w.nodes[i].g, &st);
+            fprintf(stderr,
+                    "  node %u: sent %u/%u next_index %lld seq_num %lld stable %lld delivered_seq "
+                    "%lld delivered %u frontier %lld/%lld slots %llu blocked %llu\n",
+                    i, w.nodes[i].sent, w.nodes[i].to_send, (long long)st.next_index,
+                    (long long)st.seq_num, (long long)st.stable_seq, (long long)st.delivered_seq,
+                    w.nodes[i].delivered_count, (long long)w.nodes[i].frontier_seen,
+                    (long long)w.nodes[i].last_version, (unsigned long long)st.smc_slots_pushed,
+                    (unsigned long long)st.reserve_blocked);
+        }
     }
     if (w.fail[0] == '\0') {
         oracle(&w);

@@ -9,6 +9,7 @@
 #include <arpa/inet.h>
 
 #include "base/err.h"
+#include "base/log.h"
 
 /* Defaults. */
 #define DEF_HEARTBEAT_MS 10
@@ -27,12 +28,18 @@
 #define MAX_MEMPOOL_TXS 1000000u
 #define MAX_COMMIT_BLOCKS 1024u
 
+/* Resolves `path` against `home` into dst; a result longer than NODE_PATH_MAX is cut (and then
+ * fails to open with a clear message naming the cut path). */
 static void set_path(char *dst, const char *home, const char *path)
 {
+    int n;
     if (path[0] == '/' || home[0] == '\0') {
-        snprintf(dst, NODE_PATH_MAX, "%s", path);
+        n = snprintf(dst, NODE_PATH_MAX, "%s", path);
     } else {
-        snprintf(dst, NODE_PATH_MAX, "%s/%s", home, path);
+        n = snprintf(dst, NODE_PATH_MAX, "%s/%s", home, path);
+    }
+    if (n < 0 || n >= NODE_PATH_MAX) {
+        SQ_WARN("config", "path too long, cut", "path=%s", dst);
     }
 }
 

@@ -96,6 +96,7 @@ struct member {
     uint64_t own_head, own_tail;
     uint64_t *lat;
     uint64_t lat_count;
+    bool started; /* every peer is up and the clock has started */
     bool finishing;
     bool wedged;
     struct sq_timer tick;
@@ -323,6 +324,9 @@ static void check_done(struct member *m)
 static void after_poll(void *arg)
 {
     struct member *m = arg;
+    if (!m->started) {
+        return;
+    }
     send_some(m);
     check_done(m);
 }
@@ -451,6 +455,8 @@ int main(int argc, char **argv)
     if (sq_loop_create(&m.loop, sq_clock_monotonic()) != SQ_OK) {
         return 1;
     }
+    sq_timer_init(&m.tick, on_tick, &m);
+    sq_timer_init(&m.stop_timer, stop_loop, &m);
     struct grp_settings set;
     grp_settings_default(&set);
     set.smc_payload_max = o->smc;
@@ -529,8 +535,7 @@ int main(int argc, char **argv)
         m.measure_to_ns = m.start_ns + (uint64_t)(o->seconds * 1e9);
         m.end_send_ns = m.measure_to_ns;
     }
-    sq_timer_init(&m.tick, on_tick, &m);
-    sq_timer_init(&m.stop_timer, stop_loop, &m);
+    m.started = true;
     sq_loop_timer_start(m.loop, &m.tick, SQ_NS_PER_MS);
     sq_loop_run(m.loop);
 

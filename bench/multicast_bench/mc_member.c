@@ -149,19 +149,30 @@ static void *persist_main(void *arg)
         pthread_mutex_unlock(&ps->mu);
         /* Group commit: everything queued goes out in one append and one fdatasync. */
         int64_t last = -1;
+        size_t total = 0;
         for (uint32_t i = 0; i < n; i++) {
-            uint8_t hdr[12];
-            sq_le64_store(hdr, (uint64_t)batch[i].version);
-            sq_le32_store(hdr + 8, batch[i].size);
-            if (write(ps->fd, hdr, sizeof(hdr)) != (ssize_t)sizeof(hdr) ||
-                (batch[i].size > 0 &&
-                 write(ps->fd, batch[i].data, batch[i].size) != (ssize_t)batch[i].size)) {
-                fprintf(stderr, "mc_member: write failed: %s\n", strerror(errno));
-                exit(3); /* a failed write is fatal: never report it persisted */
-            }
+            total += 12 + batch[i].size;
+        }
+        uint8_t *out = malloc(total ? total : 1);
+        SQ_ASSERT(out != NULL);
+        size_t off = 0;
+        for (uint32_t i = 0; i < n; i++) {
+            sq_le64_store(out + off, (uint64_t)batch[i].version);
+            sq_le32_store(out + off + 8, batch[i].size);
+            memcpy(out + off + 12, batch[i].data, batch[i].size);
+            off += 12 + batch[i].size;
             last = batch[i].version;
             free(batch[i].data);
         }
+        for (size_t done = 0; done < total;) {
+            ssize_t w = write(ps->fd, out + done, total - done);
+            if (w <= 0) {
+                fprintf(stderr, "mc_member: write failed: %s\n", strerror(errno));
+                exit(3); /* a failed write is fatal: never report it persisted */
+            }
+            done += (size_t)w;
+        }
+        free(out);
         if (fdatasync(ps->fd) != 0) {
             fprintf(stderr, "mc_member: fdatasync failed: %s\n", strerror(errno));
             exit(3);

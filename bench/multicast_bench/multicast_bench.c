@@ -207,8 +207,9 @@ int main(int argc, char **argv)
     int fails = 0;
     for (int r = 0; r < runs; r++) {
         if (only == NULL || strcmp(only, "small") == 0) {
+            /* A small-message profile, as Derecho's "SMALL": slots sized for the payload. */
             const char *const a[] = {"--seconds", secs, "--size-min", "100", "--size-max", "100",
-                                     "--window", "64", NULL};
+                                     "--smc", "128", "--window", "1000", NULL};
             struct run_out o = run_mode(exe, n, a, true, seconds);
             fails += !o.ok;
             small[r] = o.member0_msgs_s;

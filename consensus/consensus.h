@@ -1,7 +1,8 @@
 /* consensus/: the group (prefix grp_): views, layout, SMC, RDMC sends, total order, stability,
- * delivery and the persistence frontier of Derecho's atomic multicast (PROTOCOL.md §2, §4, §7).
+ * delivery, the persistence frontier and view changes of Derecho's atomic multicast and virtually
+ * synchronous membership (PROTOCOL.md §1.5, §2, §4, §5, §7).
  *
- * A `struct grp_group` is one member's part of a group for one view. It is a sans-I/O state
+ * A `struct grp_group` is one member's part of a group across its views. It is a sans-I/O state
  * machine (STYLE.md): it reads no clock, starts no thread, takes no lock and does no I/O of its
  * own. It talks to peers only through the shared state table (sst/) over the transport given to it
  * and through an RDMC engine (rdmc/) whose sends go through the `rdmc_io` given to it. The driver
@@ -65,9 +66,20 @@ struct grp_upcalls {
     void (*persisted)(void *ctx, uint32_t shard, int64_t version);
     /* The min over the shard of verified versions grew (§6.3). Optional. */
     void (*verified)(void *ctx, uint32_t shard, int64_t version);
-    /* The group stopped in this view: a member failed or misbehaved (`failed_id`, `reason`), or
-     * grp_wedge() was called. No delivery follows in this view. Optional. */
+    /* The current view wedged (§5.4): a member failed or misbehaved (`failed_id`, `reason`), or
+     * grp_wedge() was called. A view change follows. Optional. */
     void (*wedged)(void *ctx, uint32_t failed_id, int reason);
+    /* Ragged-edge cleanup decided the trim of `shard` in view `vid` (§5.5): message i of sender
+     * rank k is delivered in the view iff i <= trim[k], for k < senders. Log it durably before
+     * returning: a total restart replays it. Optional. */
+    void (*trim)(void *ctx, uint64_t vid, uint32_t shard, const int64_t *trim, uint32_t senders);
+    /* A new view is installed (§5.6); the old one's deliveries are complete. Optional. */
+    void (*view_installed)(void *ctx, const struct grp_view *view);
+    /* This member stopped for good: SQ_EVIEW when it was excluded from the next view (it must
+     * rejoin with fresh state), SQ_EPEER when it lost contact with half or more of its view (the
+     * majority rule, §5.8: a minority never goes on alone). Nothing is delivered afterwards.
+     * Optional. */
+    void (*stopped)(void *ctx, int reason, const char *why);
 };
 
 struct grp_config {
@@ -78,6 +90,8 @@ struct grp_config {
     const struct grp_settings *settings; /* copied; NULL: defaults */
     const struct grp_upcalls *up;    /* copied */
     int64_t version_base;            /* versions of this view start at version_base (>= 0) */
+    uint64_t heartbeat_ns;           /* heartbeat period (0: 10 ms) */
+    uint64_t failure_timeout_ns;     /* a member silent this long is suspected (0: 1 s) */
 };
 
 /* Builds this member's part of the group for the view: the layout, the SST (registered with the
@@ -107,13 +121,18 @@ void grp_send_abort(struct grp_group *g);
 
 /* ---- driving ---- */
 
+/* Timer event, at least every heartbeat period: refreshes this member's heartbeat in the table and
+ * suspects members whose heartbeat did not move for the failure timeout (§1.5). `now_ns` comes
+ * from the driver's monotonic clock (the group reads none). */
+void grp_tick(struct grp_group *g, uint64_t now_ns);
+
 /* One round: publishes committed messages, hands RDMC messages to the engine when their flow
  * control allows, receives, delivers what is stable, reports frontier growth. Returns the number
  * of things done (0 when idle). */
 int grp_poll(struct grp_group *g);
 
 /* Transport event: validator `id` failed (or broke the protocol). Freezes its row, marks it
- * suspected, fails its RDMC groups and wedges (the view change of the next layer takes over). */
+ * suspected, fails its RDMC groups and wedges; the view change follows (§5.2). */
 void grp_peer_failed(struct grp_group *g, uint32_t id, int reason);
 
 /* Stops sending, receiving and delivering in this view (§5.4) and publishes `wedged`. */
@@ -142,6 +161,11 @@ int grp_signature_get(struct grp_group *g, uint32_t id, int64_t *version,
 
 /* ---- introspection ---- */
 
+/* The current view (borrowed until the next poll). */
+const struct grp_view *grp_view(const struct grp_group *g);
+/* True once the member stopped for good (see upcall `stopped`). */
+bool grp_is_stopped(const struct grp_group *g);
+
 struct grp_stats {
     uint64_t vid;
     uint32_t shard;
@@ -160,6 +184,8 @@ struct grp_stats {
     uint64_t rdmc_msgs_sent;
     uint64_t msgs_delivered;
     uint64_t reserve_blocked;  /* grp_send_reserve answered SQ_EAGAIN */
+    uint64_t views_installed;
+    uint64_t resent;           /* own messages re-sent in a later view (§5.7) */
 };
 void grp_group_stats(const struct grp_group *g, struct grp_stats *out);
 

@@ -15,8 +15,17 @@
  *   index                                i64  monotone   slots published - 1 (§2.3)
  *   heartbeat, rip                       u64  monotone   §1.5, §5.11
  *
+ *   changes                              bytes {u32 id, u32 flags} per pending proposal  §5.3
+ *   num_changes, num_committed, num_acked, num_installed  i64 monotone  §5.3
+ *
  * A slot (W bytes) holds the 16-byte header {i64 message index, u32 num_nulls, u32 size} and the
- * payload. An RDMC message carries the same header in front of its payload. */
+ * payload. An RDMC message carries the same header in front of its payload.
+ *
+ * Across views the group keeps its RDMC engine, its version counter and its OUTBOX: a copy of
+ * every own message from commit until its own delivery, re-sent with fresh indices in the next
+ * view when the view ends before delivering it (§5.7, for SMC and RDMC alike). Everything else
+ * (table, RDMC groups, counters, received messages) belongs to one view and is rebuilt at
+ * install. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -30,11 +39,14 @@
 
 #define PEND_MAX (2 * SQ_SMC_WINDOW_MAX + 2)
 #define SIG_COL_BYTES (8 + GRP_SIG_BYTES)
+#define CHANGE_BYTES 8
+#define CHANGE_END_OF_VIEW 0x1u
+#define OUTBOX_MAX (2 * SQ_SMC_WINDOW_MAX)
 
 struct pend {
     int64_t index;
     size_t size;
-    uint32_t slot; /* SMC: the slot in the sender's row; UINT32_MAX for RDMC */
+    uint32_t slot;  /* SMC: the slot in the sender's row; UINT32_MAX for RDMC */
     uint8_t *owned; /* RDMC: the buffer (header + payload), freed after delivery */
 };
 
@@ -50,67 +62,92 @@ struct rdmc_out {
     bool handed;
 };
 
+/* An own message from commit until its own delivery (§5.7). */
+struct outbox_entry {
+    int64_t index; /* in the view it was last sent in */
+    size_t size;
+    uint8_t *data; /* a copy of the payload */
+    bool resend;   /* the view ended before it was delivered: send again */
+};
+
+enum term_state {
+    TERM_NONE = 0,     /* normal operation (possibly wedged) */
+    TERM_META_WEDGE,   /* the batch is committed: wait until every live member is wedged */
+    TERM_TRIM,         /* ragged-edge cleanup: publish / echo the trim */
+    TERM_DELIVER,      /* wait for every live shard member's trim, then deliver up to it */
+    TERM_PERSIST,      /* wait until every live shard member persisted what was delivered */
+    TERM_INSTALL,      /* install the next view at the end of this poll */
+};
+
 struct grp_group {
-    struct grp_view view;
-    struct grp_layout layout;
+    /* ---- kept across views ---- */
     struct grp_settings set;
     struct grp_upcalls up;
     struct net *net;
-    struct sst *sst;
     struct rdmc_engine *rdmc;
     struct rdmc_io rdmc_io;
-
     uint32_t my_id;
+    int64_t version_next;
+    int64_t persisted_reported, signed_reported, verified_reported;
+    int64_t persisted_frontier, verified_frontier;
+    uint64_t hb_period_ns, fail_timeout_ns;
+    uint64_t now_ns;
+    struct outbox_entry outbox[OUTBOX_MAX];
+    uint32_t outbox_head, outbox_count;
+    bool stopped;
+    bool in_poll;
+    struct grp_stats stats;
+    char check_msg[256];
+    uint8_t *scratch;      /* one SMC payload, copied out of the table for delivery */
+    uint8_t *send_scratch; /* the open SMC reservation */
+
+    /* ---- one view ---- */
+    struct grp_view view;
+    struct grp_layout layout;
+    bool have_layout;
+    struct sst *sst;
     uint32_t my_rank;
-    uint32_t shard;
-    uint32_t shard_rank;
-    uint32_t S;         /* senders of my shard */
-    uint32_t S_max;     /* most senders of any shard */
-    int64_t my_sender;  /* my sender rank, or -1 */
+    uint32_t shard, shard_rank;
+    uint32_t S, S_max;
+    int64_t my_sender;
     uint64_t shard_mask;
-    uint32_t sender_row[SQ_MEMBERS_MAX]; /* view rank of sender k */
-    uint32_t sender_gid[SQ_MEMBERS_MAX]; /* RDMC group id of sender k */
+    uint32_t sender_row[SQ_MEMBERS_MAX];
+    uint32_t sender_gid[SQ_MEMBERS_MAX];
+    uint8_t *rx_buf[SQ_MEMBERS_MAX]; /* RDMC receive buffer lent to the engine, per sender */
 
     uint32_t c_seq, c_delivered, c_persisted, c_signed, c_verified, c_sig, c_vid, c_suspected,
         c_nrecv, c_wedged, c_gmin, c_gmin_ready, c_slots, c_nrecv_sst, c_index, c_heartbeat,
-        c_rip;
+        c_rip, c_changes, c_nchanges, c_ncommitted, c_nacked, c_ninstalled;
     size_t slot_bytes;
 
-    /* sender (§2.3) */
     int64_t next_index;
-    int64_t slots_committed;
-    int64_t slots_pushed;
-    int64_t slot_index[SQ_SMC_WINDOW_MAX]; /* message index in each slot; -1 null or empty */
-    int64_t null_target;                   /* next_index must reach this (§4.4) */
-    bool reserved;
-    bool reserved_rdmc;
+    int64_t slots_committed, slots_pushed;
+    int64_t slot_index[SQ_SMC_WINDOW_MAX];
+    int64_t null_target;
+    bool reserved, reserved_rdmc, reserved_internal;
     size_t reserved_size;
     uint8_t *reserved_buf;
-    struct rdmc_out rq[SQ_SMC_WINDOW_MAX]; /* RDMC sends in index order */
-    uint32_t rq_head;
-    uint32_t rq_count;
+    struct rdmc_out rq[SQ_SMC_WINDOW_MAX];
+    uint32_t rq_head, rq_count;
 
-    /* receiver (§2.4, §4.1) */
-    struct grp_recv_track *track; /* [S] */
-    struct pend_list *pending;    /* [S] */
-    int64_t seq_num;
-    int64_t delivered_seq;
-    int64_t version_next;
-    uint8_t *scratch;      /* one SMC payload, copied out of the table for delivery */
-    uint8_t *send_scratch; /* the open SMC reservation, copied into my slot at commit */
+    struct grp_recv_track track[SQ_MEMBERS_MAX];
+    struct pend_list *pending; /* [SQ_MEMBERS_MAX] */
+    int64_t seq_num, delivered_seq;
 
-    /* frontiers */
-    int64_t persisted_reported;
-    int64_t signed_reported;
-    int64_t verified_reported;
-    int64_t persisted_frontier;
-    int64_t verified_frontier;
-
+    /* membership (§5) */
     bool wedged;
-    bool in_poll;
-    struct sst_pred_handle pred_recv, pred_deliver, pred_frontier;
-    struct grp_stats stats;
-    char check_msg[256];
+    bool failed[SQ_MEMBERS_MAX];
+    uint32_t failed_count;
+    uint64_t hb_last_sent;
+    uint64_t hb_seen[SQ_MEMBERS_MAX];
+    uint64_t hb_changed_at[SQ_MEMBERS_MAX];
+    enum term_state term;
+    uint32_t batch_count;            /* committed changes that end this view */
+    uint32_t batch_ids[SQ_MEMBERS_MAX];
+    int64_t trim[SQ_MEMBERS_MAX];
+    bool trim_logged;
+
+    struct sst_pred_handle pred_recv, pred_deliver, pred_frontier, pred_gms;
 };
 
 void grp_settings_default(struct grp_settings *s)
@@ -126,8 +163,8 @@ void grp_settings_default(struct grp_settings *s)
 
 static bool settings_ok(const struct grp_settings *s)
 {
-    return s->window >= 1 && s->window <= SQ_SMC_WINDOW_MAX && s->smc_payload_max <= SQ_SMC_PAYLOAD_MAX &&
-           s->msg_payload_max >= s->smc_payload_max &&
+    return s->window >= 1 && s->window <= SQ_SMC_WINDOW_MAX &&
+           s->smc_payload_max <= SQ_SMC_PAYLOAD_MAX && s->msg_payload_max >= s->smc_payload_max &&
            s->msg_payload_max <= SQ_MSG_BYTES_MAX - GRP_MSG_HDR_BYTES &&
            s->sst_region < SQ_NET_REGIONS_MAX;
 }
@@ -137,14 +174,46 @@ static uint64_t rank_bit(uint32_t rank)
     return UINT64_C(1) << rank;
 }
 
-/* ---- RDMC upcalls ---- */
+static void wedge_with(struct grp_group *g, uint32_t failed_id, int reason);
+static void stop_with(struct grp_group *g, int reason, const char *why);
+static int epoch_begin(struct grp_group *g, const struct grp_view *view,
+                       const struct grp_view *prev_view, const struct grp_layout *prev_layout,
+                       const int64_t *gms_carry);
+static void epoch_end(struct grp_group *g);
 
-static void *rdmc_alloc_cb(void *ctx, uint32_t group_id, size_t size_max)
+/* ---- the outbox (§5.7) ---- */
+
+static struct outbox_entry *outbox_at(struct grp_group *g, uint32_t i)
 {
-    (void)ctx;
-    (void)group_id;
-    return malloc(size_max > 0 ? size_max : 1);
+    return &g->outbox[(g->outbox_head + i) % OUTBOX_MAX];
 }
+
+static void outbox_push(struct grp_group *g, int64_t index, const uint8_t *data, size_t size)
+{
+    SQ_ASSERT(g->outbox_count < OUTBOX_MAX); /* bounded by the two send windows */
+    uint8_t *copy = malloc(size > 0 ? size : 1);
+    SQ_ASSERT(copy != NULL);
+    if (size > 0) {
+        memcpy(copy, data, size);
+    }
+    *outbox_at(g, g->outbox_count) =
+        (struct outbox_entry){.index = index, .size = size, .data = copy, .resend = false};
+    g->outbox_count++;
+}
+
+/* My own message `index` was delivered: it leaves the outbox (own messages deliver in order). */
+static void outbox_delivered(struct grp_group *g, int64_t index)
+{
+    SQ_ASSERT(g->outbox_count > 0);
+    struct outbox_entry *e = outbox_at(g, 0);
+    SQ_ASSERT(!e->resend);
+    SQ_ASSERT(e->index == index);
+    free(e->data);
+    g->outbox_head = (g->outbox_head + 1) % OUTBOX_MAX;
+    g->outbox_count--;
+}
+
+/* ---- RDMC upcalls ---- */
 
 static int32_t sender_of_gid(const struct grp_group *g, uint32_t gid)
 {
@@ -156,12 +225,22 @@ static int32_t sender_of_gid(const struct grp_group *g, uint32_t gid)
     return -1;
 }
 
+static void *rdmc_alloc_cb(void *ctx, uint32_t gid, size_t size_max)
+{
+    struct grp_group *g = ctx;
+    int32_t k = sender_of_gid(g, gid);
+    SQ_ASSERT(k >= 0);
+    SQ_ASSERT(g->rx_buf[k] == NULL);
+    g->rx_buf[k] = malloc(size_max > 0 ? size_max : 1);
+    return g->rx_buf[k];
+}
+
 static void pend_insert(struct grp_group *g, uint32_t k, int64_t index, size_t size, uint32_t slot,
                         uint8_t *owned)
 {
     struct pend_list *pl = &g->pending[k];
-    /* Bounded by the delivery window: a sender cannot be more than `window` messages ahead of the
-     * slowest delivery, and RDMC sends are bounded the same way. */
+    /* Bounded by the delivery window: a sender cannot run more than `window` messages ahead of
+     * the slowest delivery, and RDMC sends are bounded the same way. */
     SQ_ASSERT(pl->count < PEND_MAX);
     uint32_t pos = pl->count;
     while (pos > 0 && pl->items[pos - 1].index > index) {
@@ -172,8 +251,6 @@ static void pend_insert(struct grp_group *g, uint32_t k, int64_t index, size_t s
     pl->items[pos] = (struct pend){.index = index, .size = size, .slot = slot, .owned = owned};
     pl->count++;
 }
-
-static void wedge_with(struct grp_group *g, uint32_t failed_id, int reason);
 
 /* My own RDMC message has left: it counts as received here (§3.2, "locally received"). */
 static void root_done(struct grp_group *g, void *buf, size_t size, int64_t index)
@@ -187,7 +264,7 @@ static void root_done(struct grp_group *g, void *buf, size_t size, int64_t index
     g->rq_head = (g->rq_head + 1) % SQ_SMC_WINDOW_MAX;
     g->rq_count--;
     if (g->wedged) {
-        free(buf);
+        free(buf); /* num_received is final once wedged; the outbox re-sends it if needed */
         return;
     }
     int rc = grp_recv_add(&g->track[k], index, index);
@@ -206,6 +283,8 @@ static void rdmc_done_cb(void *ctx, uint32_t gid, uint64_t msg_index, void *buf,
         root_done(g, buf, size, (int64_t)cookie);
         return;
     }
+    SQ_ASSERT(g->rx_buf[k] == buf);
+    g->rx_buf[k] = NULL;
     /* A receiver: check the header the sender put in front. */
     struct sq_dec d;
     sq_dec_init(&d, buf, size);
@@ -222,9 +301,9 @@ static void rdmc_done_cb(void *ctx, uint32_t gid, uint64_t msg_index, void *buf,
     if (rc != SQ_OK) {
         free(buf);
         if (rc != SQ_EVIEW) {
-            SQ_WARN("grp", "bad RDMC message", "sender=%u rc=%s",
-                    g->view.members[g->sender_row[k]].id, sq_errname(rc));
-            wedge_with(g, g->view.members[g->sender_row[k]].id, SQ_ECORRUPT);
+            uint32_t id = g->view.members[g->sender_row[k]].id;
+            SQ_WARN("grp", "bad RDMC message", "sender=%u rc=%s", id, sq_errname(rc));
+            grp_peer_failed(g, id, SQ_ECORRUPT);
         }
         return;
     }
@@ -234,16 +313,21 @@ static void rdmc_done_cb(void *ctx, uint32_t gid, uint64_t msg_index, void *buf,
 static void rdmc_failed_cb(void *ctx, uint32_t gid, int err, uint32_t peer, void *recv_buf)
 {
     struct grp_group *g = ctx;
-    free(recv_buf);
     int32_t k = sender_of_gid(g, gid);
-    if (k == g->my_sender) {
-        /* Undelivered sends stay with us; they are re-sent in the next view (§5.7). */
+    if (k >= 0 && recv_buf != NULL) {
+        SQ_ASSERT(g->rx_buf[k] == recv_buf);
+        g->rx_buf[k] = NULL;
     }
-    (void)k;
-    wedge_with(g, peer, err);
+    free(recv_buf);
+    /* Undelivered own sends stay in the outbox; they are re-sent in the next view (§5.7). */
+    if (peer != UINT32_MAX) {
+        grp_peer_failed(g, peer, err);
+    } else {
+        wedge_with(g, g->my_id, err);
+    }
 }
 
-/* ---- creation ---- */
+/* ---- the table ---- */
 
 static int build_schema(struct grp_group *g, struct sst_schema *s)
 {
@@ -265,6 +349,11 @@ static int build_schema(struct grp_group *g, struct sst_schema *s)
     ADD("verified_num", SST_I64, 1, SST_MONOTONE, -1, &g->c_verified);
     ADD("vid", SST_U64, 1, 0, 0, &g->c_vid);
     ADD("suspected", SST_U64, n, SST_MONOTONE, 0, &g->c_suspected);
+    ADD("changes", SST_BYTES, SQ_CHANGES_MAX * CHANGE_BYTES, 0, 0, &g->c_changes);
+    ADD("num_changes", SST_I64, 1, SST_MONOTONE, 0, &g->c_nchanges);
+    ADD("num_committed", SST_I64, 1, SST_MONOTONE, 0, &g->c_ncommitted);
+    ADD("num_acked", SST_I64, 1, SST_MONOTONE, 0, &g->c_nacked);
+    ADD("num_installed", SST_I64, 1, SST_MONOTONE, 0, &g->c_ninstalled);
     ADD("num_received", SST_I64, smax, SST_MONOTONE, -1, &g->c_nrecv);
     ADD("wedged", SST_U64, 1, SST_MONOTONE, 0, &g->c_wedged);
     ADD("global_min", SST_I64, smax, 0, -1, &g->c_gmin);
@@ -288,12 +377,178 @@ static bool pred_true(struct sst *sst, void *arg)
 static void trig_receive(struct sst *sst, void *arg);
 static void trig_deliver(struct sst *sst, void *arg);
 static void trig_frontier(struct sst *sst, void *arg);
+static void trig_gms(struct sst *sst, void *arg);
 
 static void sst_failed_cb(void *arg, struct sst *sst, uint32_t rank, int reason)
 {
     (void)sst;
     struct grp_group *g = arg;
-    wedge_with(g, g->view.members[rank].id, reason);
+    grp_peer_failed(g, g->view.members[rank].id, reason);
+}
+
+/* ---- creation, views ---- */
+
+/* Builds everything that belongs to one view. `prev_*` are NULL for the first view. `gms_carry`
+ * (NULL for the first view) holds num_installed to carry into the new row (§5.6). */
+static int epoch_begin(struct grp_group *g, const struct grp_view *view,
+                       const struct grp_view *prev_view, const struct grp_layout *prev_layout,
+                       const int64_t *gms_carry)
+{
+    g->view = *view;
+    g->my_rank = grp_view_rank_of(&g->view, g->my_id);
+    if (g->my_rank == GRP_RANK_NONE) {
+        return SQ_EINVAL;
+    }
+    int rc = grp_layout_compute(&g->set.layout, prev_view, prev_layout, &g->view, &g->layout);
+    if (rc != SQ_OK) {
+        return rc;
+    }
+    g->have_layout = true;
+    g->shard = grp_layout_shard_of(&g->layout, g->my_rank, &g->shard_rank);
+    SQ_ASSERT(g->shard != GRP_RANK_NONE);
+    const struct grp_shard *sh = &g->layout.shards[g->shard];
+    g->S = sh->sender_count;
+    g->my_sender = g->shard_rank < g->S ? (int64_t)g->shard_rank : -1;
+    g->S_max = 0;
+    for (uint32_t s = 0; s < g->layout.shard_count; s++) {
+        if (g->layout.shards[s].sender_count > g->S_max) {
+            g->S_max = g->layout.shards[s].sender_count;
+        }
+    }
+    g->shard_mask = 0;
+    for (uint32_t i = 0; i < sh->member_count; i++) {
+        g->shard_mask |= rank_bit(sh->ranks[i]);
+    }
+    for (uint32_t k = 0; k < g->S; k++) {
+        g->sender_row[k] = sh->ranks[k];
+        /* Group ids from the view id, so a new view's groups never meet an old view's frames. */
+        g->sender_gid[k] = (uint32_t)(((g->view.vid % 256) << 6) | (sh->ranks[k] & 63u));
+        grp_recv_init(&g->track[k]);
+        g->pending[k].count = 0;
+        g->rx_buf[k] = NULL;
+    }
+    for (uint32_t s = 0; s < SQ_SMC_WINDOW_MAX; s++) {
+        g->slot_index[s] = -1;
+    }
+    g->next_index = 0;
+    g->slots_committed = g->slots_pushed = 0;
+    g->null_target = 0;
+    g->rq_head = g->rq_count = 0;
+    g->seq_num = g->delivered_seq = -1;
+    g->wedged = false;
+    g->term = TERM_NONE;
+    g->batch_count = 0;
+    g->trim_logged = false;
+    g->failed_count = 0;
+    memset(g->failed, 0, sizeof(g->failed));
+    memset(g->hb_seen, 0, sizeof(g->hb_seen));
+    for (uint32_t r = 0; r < SQ_MEMBERS_MAX; r++) {
+        g->hb_changed_at[r] = g->now_ns;
+    }
+
+    struct sst_schema schema;
+    rc = build_schema(g, &schema);
+    if (rc != SQ_OK) {
+        return rc;
+    }
+    uint32_t ids[SQ_MEMBERS_MAX];
+    for (uint32_t r = 0; r < g->view.member_count; r++) {
+        ids[r] = g->view.members[r].id;
+    }
+    struct sst_config scfg = {.schema = &schema, .member_count = g->view.member_count,
+                              .my_rank = g->my_rank, .member_ids = ids, .net = g->net,
+                              .region = g->set.sst_region, .view_tag = g->view.vid,
+                              .failed = sst_failed_cb, .failed_arg = g};
+    rc = sst_create(&g->sst, &scfg);
+    if (rc != SQ_OK) {
+        return rc;
+    }
+    sst_set_u64(g->sst, g->c_vid, 0, g->view.vid);
+    /* Carry-over (§5.6): proposals already installed stay counted. */
+    if (gms_carry != NULL) {
+        sst_set_i64(g->sst, g->c_ninstalled, 0, gms_carry[0]);
+        sst_set_i64(g->sst, g->c_nchanges, 0, gms_carry[0]);
+        sst_set_i64(g->sst, g->c_ncommitted, 0, gms_carry[0]);
+        sst_set_i64(g->sst, g->c_nacked, 0, gms_carry[0]);
+    }
+    /* Versions continue across views: publish what this member already made durable. */
+    if (g->persisted_reported >= 0) {
+        sst_set_i64(g->sst, g->c_persisted, 0, g->persisted_reported);
+    }
+    if (g->verified_reported >= 0) {
+        sst_set_i64(g->sst, g->c_verified, 0, g->verified_reported);
+    }
+    if (sh->member_count >= 2) {
+        for (uint32_t k = 0; k < g->S; k++) {
+            /* The shard rotated so that sender k is first (§3.1). */
+            uint32_t members[SQ_MEMBERS_MAX];
+            for (uint32_t i = 0; i < sh->member_count; i++) {
+                members[i] = g->view.members[sh->ranks[(k + i) % sh->member_count]].id;
+            }
+            rc = rdmc_group_create(g->rdmc, g->sender_gid[k], members, sh->member_count,
+                                   &g->set.rdmc);
+            if (rc != SQ_OK) {
+                goto err_groups;
+            }
+        }
+    }
+    rc = sst_pred_add(g->sst, SST_PRED_RECURRENT, pred_true, trig_receive, g, &g->pred_recv);
+    if (rc == SQ_OK) {
+        rc = sst_pred_add(g->sst, SST_PRED_RECURRENT, pred_true, trig_deliver, g,
+                          &g->pred_deliver);
+    }
+    if (rc == SQ_OK) {
+        rc = sst_pred_add(g->sst, SST_PRED_RECURRENT, pred_true, trig_frontier, g,
+                          &g->pred_frontier);
+    }
+    if (rc == SQ_OK) {
+        rc = sst_pred_add(g->sst, SST_PRED_RECURRENT, pred_true, trig_gms, g, &g->pred_gms);
+    }
+    if (rc != SQ_OK) {
+        goto err_groups;
+    }
+    /* Publish the whole row so peers start from real values (§5.6). */
+    sst_row_push(g->sst, SST_ALL);
+    g->stats.vid = g->view.vid;
+    g->stats.shard = g->shard;
+    g->stats.shard_rank = g->shard_rank;
+    g->stats.senders = g->S;
+    /* Members already known failed at install wedge the view at once (§5.3, §5.6). */
+    for (uint32_t r = 0; r < g->view.member_count; r++) {
+        if (g->view.failed[r] && r != g->my_rank) {
+            grp_peer_failed(g, g->view.members[r].id, SQ_EPEER);
+        }
+    }
+    return SQ_OK;
+
+err_groups:
+    for (uint32_t k = 0; k < g->S; k++) {
+        rdmc_group_destroy(g->rdmc, g->sender_gid[k]);
+    }
+    sst_destroy(g->sst);
+    g->sst = NULL;
+    return rc;
+}
+
+/* Frees everything of the current view. Own undelivered messages stay in the outbox. */
+static void epoch_end(struct grp_group *g)
+{
+    for (uint32_t k = 0; k < g->S; k++) {
+        /* Lent buffers come back without upcalls: ours are in rq, rx_buf and pending. */
+        rdmc_group_destroy(g->rdmc, g->sender_gid[k]);
+        free(g->rx_buf[k]);
+        g->rx_buf[k] = NULL;
+        for (uint32_t i = 0; i < g->pending[k].count; i++) {
+            free(g->pending[k].items[i].owned);
+        }
+        g->pending[k].count = 0;
+    }
+    for (uint32_t i = 0; i < g->rq_count; i++) {
+        free(g->rq[(g->rq_head + i) % SQ_SMC_WINDOW_MAX].buf);
+    }
+    g->rq_count = 0;
+    sst_destroy(g->sst);
+    g->sst = NULL;
 }
 
 int grp_group_create(struct grp_group **out, const struct grp_config *cfg)
@@ -307,7 +562,6 @@ int grp_group_create(struct grp_group **out, const struct grp_config *cfg)
         return SQ_ENOMEM;
     }
     int rc = SQ_EINVAL;
-    g->view = *cfg->view;
     if (cfg->settings != NULL) {
         g->set = *cfg->settings;
     } else {
@@ -321,124 +575,38 @@ int grp_group_create(struct grp_group **out, const struct grp_config *cfg)
     g->net = cfg->net;
     g->rdmc_io = *cfg->rdmc_io;
     g->my_id = cfg->my_id;
-    g->my_rank = grp_view_rank_of(&g->view, cfg->my_id);
-    if (g->my_rank == GRP_RANK_NONE) {
-        goto err_free;
-    }
-    rc = grp_layout_compute(&g->set.layout, NULL, NULL, &g->view, &g->layout);
-    if (rc != SQ_OK) {
-        goto err_free;
-    }
-    g->shard = grp_layout_shard_of(&g->layout, g->my_rank, &g->shard_rank);
-    SQ_ASSERT(g->shard != GRP_RANK_NONE);
-    const struct grp_shard *sh = &g->layout.shards[g->shard];
-    g->S = sh->sender_count;
-    g->my_sender = g->shard_rank < g->S ? (int64_t)g->shard_rank : -1;
-    for (uint32_t s = 0; s < g->layout.shard_count; s++) {
-        if (g->layout.shards[s].sender_count > g->S_max) {
-            g->S_max = g->layout.shards[s].sender_count;
-        }
-    }
-    for (uint32_t i = 0; i < sh->member_count; i++) {
-        g->shard_mask |= rank_bit(sh->ranks[i]);
-    }
-    for (uint32_t k = 0; k < g->S; k++) {
-        g->sender_row[k] = sh->ranks[k];
-        /* Group ids from the view id, so a new view's groups never meet an old view's frames. */
-        g->sender_gid[k] = (uint32_t)(((g->view.vid % 256) << 6) | (sh->ranks[k] & 63u));
-    }
-    g->slot_bytes = ((GRP_MSG_HDR_BYTES + g->set.smc_payload_max) + 7u) & ~(size_t)7u;
-
-    rc = SQ_ENOMEM;
-    g->track = calloc(g->S > 0 ? g->S : 1, sizeof(*g->track));
-    g->pending = calloc(g->S > 0 ? g->S : 1, sizeof(*g->pending));
-    g->scratch = malloc(g->set.smc_payload_max + 1);
-    g->send_scratch = malloc(g->set.smc_payload_max + 1);
-    if (g->track == NULL || g->pending == NULL || g->scratch == NULL || g->send_scratch == NULL) {
-        goto err_free_arrays;
-    }
-    for (uint32_t k = 0; k < g->S; k++) {
-        grp_recv_init(&g->track[k]);
-    }
-    for (uint32_t s = 0; s < SQ_SMC_WINDOW_MAX; s++) {
-        g->slot_index[s] = -1;
-    }
-    g->seq_num = -1;
-    g->delivered_seq = -1;
+    g->hb_period_ns = cfg->heartbeat_ns ? cfg->heartbeat_ns : 10 * 1000000ull;
+    g->fail_timeout_ns = cfg->failure_timeout_ns ? cfg->failure_timeout_ns : 1000 * 1000000ull;
     g->version_next = cfg->version_base;
     g->persisted_reported = g->signed_reported = g->verified_reported = cfg->version_base - 1;
     g->persisted_frontier = g->verified_frontier = cfg->version_base - 1;
-
-    struct sst_schema schema;
-    rc = build_schema(g, &schema);
-    if (rc != SQ_OK) {
-        goto err_free_arrays;
+    g->slot_bytes = ((GRP_MSG_HDR_BYTES + g->set.smc_payload_max) + 7u) & ~(size_t)7u;
+    rc = SQ_ENOMEM;
+    g->pending = calloc(SQ_MEMBERS_MAX, sizeof(*g->pending));
+    g->scratch = malloc(g->set.smc_payload_max + 1);
+    g->send_scratch = malloc(g->set.smc_payload_max + 1);
+    if (g->pending == NULL || g->scratch == NULL || g->send_scratch == NULL) {
+        goto err_free;
     }
-    uint32_t ids[SQ_MEMBERS_MAX];
-    for (uint32_t r = 0; r < g->view.member_count; r++) {
-        ids[r] = g->view.members[r].id;
-    }
-    struct sst_config scfg = {.schema = &schema, .member_count = g->view.member_count,
-                              .my_rank = g->my_rank, .member_ids = ids, .net = g->net,
-                              .region = g->set.sst_region, .view_tag = g->view.vid,
-                              .failed = sst_failed_cb, .failed_arg = g};
-    rc = sst_create(&g->sst, &scfg);
-    if (rc != SQ_OK) {
-        goto err_free_arrays;
-    }
-    sst_set_u64(g->sst, g->c_vid, 0, g->view.vid);
-
     struct rdmc_upcalls ups = {.ctx = g, .alloc = rdmc_alloc_cb, .done = rdmc_done_cb,
                                .failed = rdmc_failed_cb};
     rc = rdmc_engine_create(&g->rdmc, g->my_id, &g->rdmc_io, &ups);
     if (rc != SQ_OK) {
-        goto err_destroy_sst;
+        goto err_free;
     }
-    if (sh->member_count >= 2) {
-        for (uint32_t k = 0; k < g->S; k++) {
-            /* The shard rotated so that sender k is first (§3.1). */
-            uint32_t members[SQ_MEMBERS_MAX];
-            for (uint32_t i = 0; i < sh->member_count; i++) {
-                members[i] = g->view.members[sh->ranks[(k + i) % sh->member_count]].id;
-            }
-            rc = rdmc_group_create(g->rdmc, g->sender_gid[k], members, sh->member_count,
-                                   &g->set.rdmc);
-            if (rc != SQ_OK) {
-                goto err_destroy_rdmc;
-            }
-        }
-    }
-    rc = sst_pred_add(g->sst, SST_PRED_RECURRENT, pred_true, trig_receive, g, &g->pred_recv);
-    if (rc == SQ_OK) {
-        rc = sst_pred_add(g->sst, SST_PRED_RECURRENT, pred_true, trig_deliver, g,
-                          &g->pred_deliver);
-    }
-    if (rc == SQ_OK) {
-        rc = sst_pred_add(g->sst, SST_PRED_RECURRENT, pred_true, trig_frontier, g,
-                          &g->pred_frontier);
-    }
+    rc = epoch_begin(g, cfg->view, NULL, NULL, NULL);
     if (rc != SQ_OK) {
-        goto err_destroy_rdmc;
+        goto err_engine;
     }
-    /* Publish the initial row so peers start from real values (§5.6: push the row at install). */
-    sst_row_push(g->sst, g->shard_mask);
-    g->stats.vid = g->view.vid;
-    g->stats.shard = g->shard;
-    g->stats.shard_rank = g->shard_rank;
-    g->stats.senders = g->S;
     *out = g;
     return SQ_OK;
 
-err_destroy_rdmc:
+err_engine:
     rdmc_engine_destroy(g->rdmc);
-err_destroy_sst:
-    sst_destroy(g->sst);
-err_free_arrays:
+err_free:
     free(g->send_scratch);
     free(g->scratch);
     free(g->pending);
-    free(g->track);
-err_free:
     free(g);
     return rc;
 }
@@ -448,24 +616,19 @@ void grp_group_destroy(struct grp_group *g)
     if (g == NULL) {
         return;
     }
-    /* The engine hands every lent buffer back without upcalls: free the ones we own. */
-    rdmc_engine_destroy(g->rdmc);
-    for (uint32_t i = 0; i < g->rq_count; i++) {
-        free(g->rq[(g->rq_head + i) % SQ_SMC_WINDOW_MAX].buf);
+    if (g->sst != NULL) {
+        epoch_end(g);
     }
-    for (uint32_t k = 0; k < g->S; k++) {
-        for (uint32_t i = 0; i < g->pending[k].count; i++) {
-            free(g->pending[k].items[i].owned);
-        }
+    rdmc_engine_destroy(g->rdmc);
+    for (uint32_t i = 0; i < g->outbox_count; i++) {
+        free(outbox_at(g, i)->data);
     }
     if (g->reserved && g->reserved_rdmc) {
         free(g->reserved_buf);
     }
-    sst_destroy(g->sst);
     free(g->send_scratch);
     free(g->scratch);
     free(g->pending);
-    free(g->track);
     free(g);
 }
 
@@ -479,20 +642,30 @@ struct sst *grp_sst(struct grp_group *g)
     return g->sst;
 }
 
-/* ---- wedging and failures ---- */
+const struct grp_view *grp_view(const struct grp_group *g)
+{
+    return &g->view;
+}
+
+bool grp_is_stopped(const struct grp_group *g)
+{
+    return g->stopped;
+}
+
+/* ---- wedging, failures, stopping ---- */
 
 static void wedge_with(struct grp_group *g, uint32_t failed_id, int reason)
 {
-    if (g->wedged) {
+    if (g->wedged || g->stopped) {
         return;
     }
     g->wedged = true;
     /* num_received must be visible before wedged (pitfall 3): push it first, then the flag. */
-    sst_col_push(g->sst, g->c_nrecv, g->shard_mask);
+    sst_col_push(g->sst, g->c_nrecv, SST_ALL);
     sst_set_u64(g->sst, g->c_wedged, 0, 1);
     sst_cell_push(g->sst, g->c_wedged, 0, SST_ALL);
-    SQ_INFO("grp", "wedged", "vid=%llu failed=%u reason=%s", (unsigned long long)g->view.vid,
-            failed_id, sq_errname(reason));
+    SQ_INFO("grp", "wedged", "vid=%llu member=%u failed=%u reason=%s",
+            (unsigned long long)g->view.vid, g->my_id, failed_id, sq_errname(reason));
     if (g->up.wedged != NULL) {
         g->up.wedged(g->up.ctx, failed_id, reason);
     }
@@ -508,12 +681,33 @@ bool grp_is_wedged(const struct grp_group *g)
     return g->wedged;
 }
 
-void grp_peer_failed(struct grp_group *g, uint32_t id, int reason)
+static void stop_with(struct grp_group *g, int reason, const char *why)
 {
-    uint32_t r = grp_view_rank_of(&g->view, id);
-    if (r == GRP_RANK_NONE || r == g->my_rank) {
+    if (g->stopped) {
         return;
     }
+    wedge_with(g, UINT32_MAX, reason);
+    g->stopped = true;
+    SQ_ERROR("grp", "stopped", "member=%u vid=%llu reason=%s why=\"%s\"", g->my_id,
+             (unsigned long long)g->view.vid, sq_errname(reason), why);
+    if (g->up.stopped != NULL) {
+        g->up.stopped(g->up.ctx, reason, why);
+    }
+}
+
+/* Marks rank r failed in this view (§5.2): freeze, suspect, majority rule, wedge. */
+static void mark_failed(struct grp_group *g, uint32_t r, int reason)
+{
+    if (g->failed[r] || g->stopped) {
+        return;
+    }
+    if (r == g->my_rank) {
+        /* Others suspect me: I am out of the next view and must rejoin with fresh state. */
+        stop_with(g, SQ_EVIEW, "suspected by the group: excluded from the next view");
+        return;
+    }
+    g->failed[r] = true;
+    g->failed_count++;
     if (!sst_row_is_frozen(g->sst, r)) {
         sst_row_freeze(g->sst, r);
     }
@@ -521,8 +715,60 @@ void grp_peer_failed(struct grp_group *g, uint32_t id, int reason)
         sst_set_u64(g->sst, g->c_suspected, r, 1);
         sst_cell_push(g->sst, g->c_suspected, r, SST_ALL);
     }
-    rdmc_engine_peer_failed(g->rdmc, id);
-    wedge_with(g, id, reason);
+    rdmc_engine_peer_failed(g->rdmc, g->view.members[r].id);
+    /* The majority rule (§5.8), always on: half or more of the view gone means this member may be
+     * in a minority partition; it stops rather than risk a second, diverging view. */
+    uint32_t n = g->view.member_count;
+    if (g->failed_count >= (n + 1) / 2) {
+        char why[128];
+        snprintf(why, sizeof(why), "lost contact with %u of %u members of view %llu",
+                 g->failed_count, n, (unsigned long long)g->view.vid);
+        stop_with(g, SQ_EPEER, why);
+        return;
+    }
+    wedge_with(g, g->view.members[r].id, reason);
+}
+
+void grp_peer_failed(struct grp_group *g, uint32_t id, int reason)
+{
+    uint32_t r = grp_view_rank_of(&g->view, id);
+    if (r == GRP_RANK_NONE || r == g->my_rank || g->sst == NULL) {
+        return;
+    }
+    mark_failed(g, r, reason);
+}
+
+void grp_tick(struct grp_group *g, uint64_t now_ns)
+{
+    if (now_ns > g->now_ns) {
+        g->now_ns = now_ns;
+    }
+    if (g->stopped || g->sst == NULL) {
+        return;
+    }
+    /* The heartbeat is my clock's value: it only grows (§1.5). */
+    if (g->now_ns >= g->hb_last_sent + g->hb_period_ns || g->hb_last_sent == 0) {
+        g->hb_last_sent = g->now_ns;
+        sst_set_u64(g->sst, g->c_heartbeat, 0, g->now_ns);
+        sst_cell_push(g->sst, g->c_heartbeat, 0, SST_ALL);
+    }
+    for (uint32_t r = 0; r < g->view.member_count; r++) {
+        if (r == g->my_rank || g->failed[r]) {
+            continue;
+        }
+        uint64_t hb = sst_get_u64(g->sst, r, g->c_heartbeat, 0);
+        if (hb != g->hb_seen[r]) {
+            g->hb_seen[r] = hb;
+            g->hb_changed_at[r] = g->now_ns;
+        } else if (g->now_ns - g->hb_changed_at[r] > g->fail_timeout_ns) {
+            SQ_WARN("grp", "heartbeat timeout", "member=%u silent_ms=%llu", g->view.members[r].id,
+                    (unsigned long long)((g->now_ns - g->hb_changed_at[r]) / 1000000));
+            mark_failed(g, r, SQ_ETIMEDOUT);
+            if (g->stopped) {
+                return;
+            }
+        }
+    }
 }
 
 /* ---- sending (§2.3, §3.1) ---- */
@@ -567,11 +813,10 @@ static void slot_write(struct grp_group *g, uint32_t slot, int64_t index, uint32
     sst_set_bytes(g->sst, g->c_slots, slot * g->slot_bytes, hdr, sizeof(hdr));
 }
 
-int grp_send_reserve(struct grp_group *g, size_t size, void **buf)
+static int reserve(struct grp_group *g, size_t size, void **buf)
 {
-    SQ_ASSERT(!g->reserved);
     *buf = NULL;
-    if (g->wedged) {
+    if (g->wedged || g->stopped) {
         return SQ_EVIEW;
     }
     if (g->my_sender < 0) {
@@ -580,12 +825,15 @@ int grp_send_reserve(struct grp_group *g, size_t size, void **buf)
     if (size > g->set.msg_payload_max) {
         return SQ_ETOOBIG;
     }
+    if (g->outbox_count >= OUTBOX_MAX) {
+        g->stats.reserve_blocked++;
+        return SQ_EAGAIN;
+    }
     if (size <= g->set.smc_payload_max) {
         if (!slot_free(g)) {
             g->stats.reserve_blocked++;
             return SQ_EAGAIN;
         }
-        /* The application fills a staging buffer that commit copies into my slot. */
         g->reserved_buf = NULL;
         g->reserved_rdmc = false;
         g->reserved_size = size;
@@ -609,6 +857,19 @@ int grp_send_reserve(struct grp_group *g, size_t size, void **buf)
     return SQ_OK;
 }
 
+int grp_send_reserve(struct grp_group *g, size_t size, void **buf)
+{
+    SQ_ASSERT(!g->reserved);
+    /* Re-sent messages of an earlier view go first, in their order (§5.7). */
+    if (g->outbox_count > 0 && outbox_at(g, 0)->resend && !g->wedged && !g->stopped) {
+        *buf = NULL;
+        g->stats.reserve_blocked++;
+        return SQ_EAGAIN;
+    }
+    g->reserved_internal = false;
+    return reserve(g, size, buf);
+}
+
 void grp_send_abort(struct grp_group *g)
 {
     SQ_ASSERT(g->reserved);
@@ -619,12 +880,14 @@ void grp_send_abort(struct grp_group *g)
     g->reserved_buf = NULL;
 }
 
-void grp_send_commit(struct grp_group *g)
+/* Commits the reserved message with the next index. A re-send (`resent` not NULL) updates its
+ * outbox entry instead of adding one. */
+static void commit(struct grp_group *g, struct outbox_entry *resent)
 {
     SQ_ASSERT(g->reserved);
     g->reserved = false;
     int64_t index = g->next_index++;
-    g->stats.msgs_sent++;
+    const uint8_t *payload;
     if (!g->reserved_rdmc) {
         uint32_t slot = (uint32_t)(g->slots_committed % g->set.window);
         slot_write(g, slot, index, 0, (uint32_t)g->reserved_size);
@@ -634,27 +897,69 @@ void grp_send_commit(struct grp_group *g)
         }
         g->slot_index[slot] = index;
         g->slots_committed++;
-        return;
+        payload = g->send_scratch;
+    } else {
+        uint8_t *b = g->reserved_buf;
+        sq_le64_store(b, (uint64_t)index);
+        sq_le32_store(b + 8, 0);
+        sq_le32_store(b + 12, (uint32_t)g->reserved_size);
+        SQ_ASSERT(g->rq_count < g->set.window);
+        struct rdmc_out *o = &g->rq[(g->rq_head + g->rq_count) % SQ_SMC_WINDOW_MAX];
+        *o = (struct rdmc_out){.buf = b, .size = GRP_MSG_HDR_BYTES + g->reserved_size,
+                               .index = index, .handed = false};
+        g->rq_count++;
+        g->reserved_buf = NULL;
+        payload = b + GRP_MSG_HDR_BYTES;
     }
-    uint8_t *b = g->reserved_buf;
-    sq_le64_store(b, (uint64_t)index);
-    sq_le32_store(b + 8, 0);
-    sq_le32_store(b + 12, (uint32_t)g->reserved_size);
-    SQ_ASSERT(g->rq_count < g->set.window);
-    struct rdmc_out *o = &g->rq[(g->rq_head + g->rq_count) % SQ_SMC_WINDOW_MAX];
-    *o = (struct rdmc_out){.buf = b, .size = GRP_MSG_HDR_BYTES + g->reserved_size,
-                           .index = index, .handed = false};
-    g->rq_count++;
-    g->reserved_buf = NULL;
+    if (resent != NULL) {
+        resent->index = index;
+        resent->resend = false;
+        g->stats.resent++;
+    } else {
+        outbox_push(g, index, payload, g->reserved_size);
+        g->stats.msgs_sent++;
+    }
 }
 
-/* Publishes committed slots: each slot's used bytes, then `index` (§2.3: the counter last). */
+void grp_send_commit(struct grp_group *g)
+{
+    SQ_ASSERT(!g->reserved_internal);
+    commit(g, NULL);
+}
+
+/* Re-sends, in order, own messages a previous view did not deliver. */
+static int resend_pass(struct grp_group *g)
+{
+    int done = 0;
+    for (uint32_t i = 0; i < g->outbox_count; i++) {
+        struct outbox_entry *e = outbox_at(g, i);
+        if (!e->resend) {
+            continue;
+        }
+        void *buf;
+        g->reserved_internal = true;
+        if (reserve(g, e->size, &buf) != SQ_OK) {
+            g->reserved_internal = false;
+            break;
+        }
+        if (e->size > 0) {
+            memcpy(buf, e->data, e->size);
+        }
+        commit(g, e);
+        g->reserved_internal = false;
+        done++;
+    }
+    return done;
+}
+
+/* Publishes committed slots, then `index` (§2.3: the counter last); hands RDMC messages over. */
 static int send_pass(struct grp_group *g)
 {
     int done = 0;
-    if (g->wedged || g->my_sender < 0) {
+    if (g->wedged || g->stopped || g->my_sender < 0) {
         return 0;
     }
+    done += resend_pass(g);
     /* Reactive nulls (§4.4), coalesced into one slot. */
     if (g->null_target > g->next_index && slot_free(g)) {
         uint32_t slot = (uint32_t)(g->slots_committed % g->set.window);
@@ -713,43 +1018,31 @@ static int send_pass(struct grp_group *g)
      * window allows (§3.1). */
     if (g->rq_count > 0) {
         uint32_t k = (uint32_t)g->my_sender;
-        for (uint32_t i = 0; i < g->rq_count; i++) {
-            struct rdmc_out *o = &g->rq[(g->rq_head + i) % SQ_SMC_WINDOW_MAX];
-            if (o->handed) {
-                continue;
-            }
-            if (i > 0 || g->track[k].prefix < o->index - 1) {
-                break; /* one transfer at a time, after everything before it is self-received */
-            }
-            if (o->index >= (int64_t)g->set.window) {
-                int64_t delivered = shard_min(g, g->c_delivered, 0, INT64_MAX);
-                if (delivered < grp_seq_of(o->index - (int64_t)g->set.window, k, g->S)) {
-                    break;
-                }
-            }
-            if (g->layout.shards[g->shard].member_count < 2) {
-                /* Alone in the shard: nobody to send to; the message is received at once. */
-                o->handed = true;
-                root_done(g, o->buf, o->size, o->index);
-                done++;
-                break;
-            }
+        struct rdmc_out *o = &g->rq[g->rq_head];
+        bool ready = !o->handed && g->track[k].prefix >= o->index - 1;
+        if (ready && o->index >= (int64_t)g->set.window) {
+            int64_t delivered = shard_min(g, g->c_delivered, 0, INT64_MAX);
+            ready = delivered >= grp_seq_of(o->index - (int64_t)g->set.window, k, g->S);
+        }
+        if (ready) {
             /* Marked first: the engine may report `done` from inside rdmc_group_send. */
             o->handed = true;
             g->stats.rdmc_msgs_sent++;
             done++;
-            int rc = rdmc_group_send(g->rdmc, g->sender_gid[k], o->buf, o->size,
-                                     (uint64_t)o->index);
-            if (rc != SQ_OK) {
-                SQ_ASSERT(g->rq_count > 0 && &g->rq[g->rq_head] == o); /* still queued */
-                o->handed = false;
-                g->stats.rdmc_msgs_sent--;
-                if (rc != SQ_EFULL) {
-                    wedge_with(g, g->my_id, rc);
+            if (g->layout.shards[g->shard].member_count < 2) {
+                root_done(g, o->buf, o->size, o->index); /* alone: received at once */
+            } else {
+                int rc = rdmc_group_send(g->rdmc, g->sender_gid[k], o->buf, o->size,
+                                         (uint64_t)o->index);
+                if (rc != SQ_OK) {
+                    SQ_ASSERT(g->rq_count > 0 && &g->rq[g->rq_head] == o);
+                    o->handed = false;
+                    g->stats.rdmc_msgs_sent--;
+                    if (rc != SQ_EFULL) {
+                        wedge_with(g, g->my_id, rc);
+                    }
                 }
-                break;
             }
-            break; /* o may be gone (done ran); the next one waits for its self-receipt */
         }
     }
     return done;
@@ -762,7 +1055,7 @@ static void trig_receive(struct sst *sst, void *arg)
     (void)sst;
     struct grp_group *g = arg;
     if (g->wedged) {
-        return;
+        return; /* num_received is final once wedged (§5.4) */
     }
     bool nrecv_changed = false;
     bool nrecv_sst_changed = false;
@@ -831,7 +1124,43 @@ static void trig_receive(struct sst *sst, void *arg)
     }
 }
 
-/* ---- delivery (§4.3) ---- */
+/* ---- delivery (§4.3, §5.5 step 4) ---- */
+
+/* Delivers message (k, i) if it is a stored one; a null otherwise. */
+static void deliver_one(struct grp_group *g, int64_t seq, uint32_t k, int64_t i)
+{
+    struct pend_list *pl = &g->pending[k];
+    g->delivered_seq = seq;
+    if (pl->count == 0 || pl->items[0].index != i) {
+        /* Not a stored message, so a null: it must have arrived. */
+        SQ_ASSERT(grp_recv_has(&g->track[k], i));
+        SQ_ASSERT(pl->count == 0 || pl->items[0].index > i);
+        return;
+    }
+    struct pend p = pl->items[0];
+    memmove(&pl->items[0], &pl->items[1], (pl->count - 1) * sizeof(pl->items[0]));
+    pl->count--;
+    const uint8_t *data;
+    if (p.owned != NULL) {
+        data = p.owned + GRP_MSG_HDR_BYTES;
+    } else {
+        /* Copy out of the sender's slot: the delivery window keeps it intact until every member,
+         * this one included, has delivered it. */
+        if (p.size > 0) {
+            sst_get_bytes(g->sst, g->sender_row[k], g->c_slots,
+                          p.slot * g->slot_bytes + GRP_MSG_HDR_BYTES, g->scratch, p.size);
+        }
+        data = g->scratch;
+    }
+    if ((int64_t)k == g->my_sender) {
+        outbox_delivered(g, i);
+    }
+    int64_t version = g->version_next++;
+    g->stats.msgs_delivered++;
+    g->up.deliver(g->up.ctx, g->shard, g->view.members[g->sender_row[k]].id, g->view.vid, seq,
+                  version, data, p.size);
+    free(p.owned);
+}
 
 static void trig_deliver(struct sst *sst, void *arg)
 {
@@ -845,37 +1174,7 @@ static void trig_deliver(struct sst *sst, void *arg)
     bool any = false;
     while (g->delivered_seq < stable) {
         int64_t seq = g->delivered_seq + 1;
-        uint32_t k = (uint32_t)(seq % g->S);
-        int64_t i = seq / g->S;
-        struct pend_list *pl = &g->pending[k];
-        if (pl->count > 0 && pl->items[0].index == i) {
-            struct pend p = pl->items[0];
-            memmove(&pl->items[0], &pl->items[1], (pl->count - 1) * sizeof(pl->items[0]));
-            pl->count--;
-            const uint8_t *data;
-            if (p.owned != NULL) {
-                data = p.owned + GRP_MSG_HDR_BYTES;
-            } else {
-                /* Copy out of the sender's slot: the delivery window keeps it intact until every
-                 * member, this one included, has delivered it. */
-                if (p.size > 0) {
-                    sst_get_bytes(g->sst, g->sender_row[k], g->c_slots,
-                                  p.slot * g->slot_bytes + GRP_MSG_HDR_BYTES, g->scratch, p.size);
-                }
-                data = g->scratch;
-            }
-            int64_t version = g->version_next++;
-            g->delivered_seq = seq;
-            g->stats.msgs_delivered++;
-            g->up.deliver(g->up.ctx, g->shard, g->view.members[g->sender_row[k]].id, g->view.vid,
-                          seq, version, data, p.size);
-            free(p.owned);
-        } else {
-            /* Not a stored message, so a null: it must have arrived (seq <= my seq_num). */
-            SQ_ASSERT(grp_recv_has(&g->track[k], i));
-            SQ_ASSERT(pl->count == 0 || pl->items[0].index > i);
-            g->delivered_seq = seq;
-        }
+        deliver_one(g, seq, (uint32_t)(seq % g->S), seq / g->S);
         any = true;
     }
     if (any) {
@@ -910,7 +1209,8 @@ void grp_report_persisted(struct grp_group *g, int64_t version)
 {
     SQ_ASSERT(version >= g->persisted_reported);
     SQ_ASSERT(version < g->version_next);
-    if (version == g->persisted_reported) {
+    if (version == g->persisted_reported || g->sst == NULL) {
+        g->persisted_reported = version;
         return;
     }
     g->persisted_reported = version;
@@ -962,12 +1262,454 @@ int grp_signature_get(struct grp_group *g, uint32_t id, int64_t *version,
     return SQ_OK;
 }
 
+/* ---- membership: proposals, commit, epoch termination (§5.2 - §5.6, §5.10) ---- */
+
+static uint32_t change_id(const struct grp_group *g, uint32_t rank, int64_t slot, bool *eov)
+{
+    uint8_t b[CHANGE_BYTES];
+    sst_get_bytes(g->sst, rank, g->c_changes, (size_t)slot * CHANGE_BYTES, b, sizeof(b));
+    *eov = (sq_le32_load(b + 4) & CHANGE_END_OF_VIEW) != 0;
+    return sq_le32_load(b);
+}
+
+static void change_set(struct grp_group *g, int64_t slot, uint32_t id, bool eov)
+{
+    uint8_t b[CHANGE_BYTES];
+    sq_le32_store(b, id);
+    sq_le32_store(b + 4, eov ? CHANGE_END_OF_VIEW : 0);
+    sst_set_bytes(g->sst, g->c_changes, (size_t)slot * CHANGE_BYTES, b, sizeof(b));
+}
+
+static uint32_t leader_rank(const struct grp_group *g)
+{
+    for (uint32_t r = 0; r < g->view.member_count; r++) {
+        if (!g->failed[r]) {
+            return r;
+        }
+    }
+    return GRP_RANK_NONE;
+}
+
+static int64_t my_i64(const struct grp_group *g, uint32_t col)
+{
+    return sst_get_i64(g->sst, g->my_rank, col, 0);
+}
+
+
+/* Gossip (§5.2): adopt every suspicion any row holds. */
+static void gossip_suspicions(struct grp_group *g)
+{
+    for (uint32_t r = 0; r < g->view.member_count && !g->stopped; r++) {
+        for (uint32_t k = 0; k < g->view.member_count; k++) {
+            if (!g->failed[k] && sst_get_u64(g->sst, r, g->c_suspected, k) != 0 &&
+                (k == g->my_rank || r != k)) {
+                mark_failed(g, k, SQ_EPEER);
+                if (g->stopped) {
+                    return;
+                }
+            }
+        }
+    }
+}
+
+/* The leader proposes every failed member not yet proposed, marking the batch's end (§5.3). */
+static void leader_propose(struct grp_group *g)
+{
+    int64_t installed = my_i64(g, g->c_ninstalled);
+    int64_t count = my_i64(g, g->c_nchanges);
+    bool have_eov = false;
+    bool listed[SQ_MEMBERS_MAX] = {false};
+    for (int64_t p = installed; p < count; p++) {
+        bool eov;
+        uint32_t id = change_id(g, g->my_rank, p - installed, &eov);
+        uint32_t r = grp_view_rank_of(&g->view, id);
+        if (r != GRP_RANK_NONE) {
+            listed[r] = true;
+        }
+        have_eov |= eov;
+    }
+    int64_t n = count;
+    for (uint32_t r = 0; r < g->view.member_count; r++) {
+        if (g->failed[r] && !listed[r] && n - installed < SQ_CHANGES_MAX) {
+            change_set(g, n - installed, g->view.members[r].id, false);
+            n++;
+        }
+    }
+    if (n == count && have_eov) {
+        return;
+    }
+    if (n == installed) {
+        return; /* nothing to propose */
+    }
+    if (!have_eov) {
+        bool eov;
+        uint32_t id = change_id(g, g->my_rank, n - 1 - installed, &eov);
+        change_set(g, n - 1 - installed, id, true);
+    }
+    /* Ordered puts (§1.2): the list, then its count, then my own ack. */
+    sst_range_push(g->sst, sst_col_offset(g->sst, g->c_changes),
+                   (size_t)(n - installed) * CHANGE_BYTES, SST_ALL);
+    sst_set_i64(g->sst, g->c_nchanges, 0, n);
+    sst_cell_push(g->sst, g->c_nchanges, 0, SST_ALL);
+    sst_set_i64(g->sst, g->c_nacked, 0, n);
+    sst_cell_push(g->sst, g->c_nacked, 0, SST_ALL);
+    SQ_INFO("grp", "proposed changes", "vid=%llu leader=%u num_changes=%lld",
+            (unsigned long long)g->view.vid, g->my_id, (long long)n);
+}
+
+/* A new leader takes over the prior leader's proposals (§5.10): adopt the longest list with an
+ * end-of-view marker that any row holds. */
+static void leader_adopt(struct grp_group *g)
+{
+    int64_t installed = my_i64(g, g->c_ninstalled);
+    int64_t best = my_i64(g, g->c_nchanges);
+    uint32_t best_row = g->my_rank;
+    for (uint32_t r = 0; r < g->view.member_count; r++) {
+        int64_t n = sst_get_i64(g->sst, r, g->c_nchanges, 0);
+        if (n > best && sst_get_i64(g->sst, r, g->c_ninstalled, 0) == installed) {
+            best = n;
+            best_row = r;
+        }
+    }
+    if (best_row == g->my_rank) {
+        return;
+    }
+    uint8_t buf[SQ_CHANGES_MAX * CHANGE_BYTES];
+    sst_get_bytes(g->sst, best_row, g->c_changes, 0, buf, (size_t)(best - installed) * CHANGE_BYTES);
+    sst_set_bytes(g->sst, g->c_changes, 0, buf, (size_t)(best - installed) * CHANGE_BYTES);
+    sst_set_i64(g->sst, g->c_nchanges, 0, best);
+    SQ_INFO("grp", "leader took over proposals", "vid=%llu leader=%u from=%u num_changes=%lld",
+            (unsigned long long)g->view.vid, g->my_id, g->view.members[best_row].id,
+            (long long)best);
+}
+
+/* Followers echo the leader's list and ack it; acking adopts its suspicions (§5.3). */
+static void follower_ack(struct grp_group *g, uint32_t leader)
+{
+    int64_t ln = sst_get_i64(g->sst, leader, g->c_nchanges, 0); /* counter first */
+    int64_t installed = my_i64(g, g->c_ninstalled);
+    if (ln <= my_i64(g, g->c_nacked) || sst_get_i64(g->sst, leader, g->c_ninstalled, 0) != installed) {
+        return;
+    }
+    int64_t lc = sst_get_i64(g->sst, leader, g->c_ncommitted, 0);
+    uint8_t buf[SQ_CHANGES_MAX * CHANGE_BYTES];
+    size_t bytes = (size_t)(ln - installed) * CHANGE_BYTES;
+    sst_get_bytes(g->sst, leader, g->c_changes, 0, buf, bytes);
+    sst_set_bytes(g->sst, g->c_changes, 0, buf, bytes);
+    for (int64_t p = 0; p < ln - installed; p++) {
+        uint32_t id = sq_le32_load(buf + p * CHANGE_BYTES);
+        uint32_t r = grp_view_rank_of(&g->view, id);
+        if (r != GRP_RANK_NONE) {
+            mark_failed(g, r, SQ_EPEER);
+            if (g->stopped) {
+                return;
+            }
+        }
+    }
+    sst_range_push(g->sst, sst_col_offset(g->sst, g->c_changes), bytes, SST_ALL);
+    sst_set_i64(g->sst, g->c_nchanges, 0, ln);
+    sst_cell_push(g->sst, g->c_nchanges, 0, SST_ALL);
+    if (lc > my_i64(g, g->c_ncommitted)) {
+        sst_set_i64(g->sst, g->c_ncommitted, 0, lc);
+        sst_cell_push(g->sst, g->c_ncommitted, 0, SST_ALL);
+    }
+    sst_set_i64(g->sst, g->c_nacked, 0, ln);
+    sst_cell_push(g->sst, g->c_nacked, 0, SST_ALL);
+    wedge_with(g, UINT32_MAX, SQ_EVIEW);
+}
+
+/* The leader commits what every live member acked (§5.3). */
+static void leader_commit(struct grp_group *g)
+{
+    int64_t m = INT64_MAX;
+    for (uint32_t r = 0; r < g->view.member_count; r++) {
+        if (!g->failed[r]) {
+            int64_t a = sst_get_i64(g->sst, r, g->c_nacked, 0);
+            if (a < m) {
+                m = a;
+            }
+        }
+    }
+    if (m != INT64_MAX && m > my_i64(g, g->c_ncommitted)) {
+        sst_set_i64(g->sst, g->c_ncommitted, 0, m);
+        sst_cell_push(g->sst, g->c_ncommitted, 0, SST_ALL);
+    }
+}
+
+/* Whether the committed range holds a complete batch (up to an end-of-view marker); fills it. */
+static bool committed_batch(struct grp_group *g, uint32_t leader)
+{
+    int64_t installed = my_i64(g, g->c_ninstalled);
+    int64_t committed = sst_get_i64(g->sst, leader, g->c_ncommitted, 0);
+    if (committed > my_i64(g, g->c_nacked)) {
+        return false; /* not acked here yet (cannot happen: commit needs my ack) */
+    }
+    g->batch_count = 0;
+    for (int64_t p = installed; p < committed; p++) {
+        bool eov;
+        uint32_t id = change_id(g, g->my_rank, p - installed, &eov);
+        SQ_ASSERT(g->batch_count < SQ_MEMBERS_MAX);
+        g->batch_ids[g->batch_count++] = id;
+        if (eov) {
+            return true;
+        }
+    }
+    return false;
+}
+
+static bool all_live(struct grp_group *g, uint64_t mask, uint32_t col, uint64_t at_least)
+{
+    for (uint32_t r = 0; r < g->view.member_count; r++) {
+        if ((mask & rank_bit(r)) && !g->failed[r] && sst_get_u64(g->sst, r, col, 0) < at_least) {
+            return false;
+        }
+    }
+    return true;
+}
+
+static uint32_t shard_leader(const struct grp_group *g)
+{
+    const struct grp_shard *sh = &g->layout.shards[g->shard];
+    for (uint32_t i = 0; i < sh->member_count; i++) {
+        if (!g->failed[sh->ranks[i]]) {
+            return sh->ranks[i];
+        }
+    }
+    return GRP_RANK_NONE;
+}
+
+/* Ragged-edge cleanup (§5.5): the shard leader publishes the trim (adopting one already published,
+ * pitfall 4), followers echo the leader's. */
+static void ragged_trim(struct grp_group *g)
+{
+    if (sst_get_u64(g->sst, g->my_rank, g->c_gmin_ready, 0) != 0) {
+        return;
+    }
+    uint32_t lead = shard_leader(g);
+    int64_t t[SQ_MEMBERS_MAX];
+    bool have = false;
+    if (lead == g->my_rank) {
+        /* Adopt any trim a member of the shard (maybe a failed former leader) published. */
+        const struct grp_shard *sh = &g->layout.shards[g->shard];
+        for (uint32_t i = 0; i < sh->member_count && !have; i++) {
+            uint32_t r = sh->ranks[i];
+            if (r != g->my_rank && sst_get_u64(g->sst, r, g->c_gmin_ready, 0) != 0) {
+                for (uint32_t k = 0; k < g->S; k++) {
+                    t[k] = sst_get_i64(g->sst, r, g->c_gmin, k);
+                }
+                have = true;
+            }
+        }
+        if (!have) {
+            for (uint32_t k = 0; k < g->S; k++) {
+                int64_t v;
+                uint64_t live = g->shard_mask;
+                for (uint32_t r = 0; r < g->view.member_count; r++) {
+                    if (g->failed[r]) {
+                        live &= ~rank_bit(r);
+                    }
+                }
+                bool ok = sst_min_i64(g->sst, g->c_nrecv, k, live, &v);
+                SQ_ASSERT(ok);
+                t[k] = v;
+            }
+            have = true;
+        }
+    } else if (sst_get_u64(g->sst, lead, g->c_gmin_ready, 0) != 0) {
+        for (uint32_t k = 0; k < g->S; k++) {
+            t[k] = sst_get_i64(g->sst, lead, g->c_gmin, k);
+        }
+        have = true;
+    }
+    if (!have) {
+        return;
+    }
+    for (uint32_t k = 0; k < g->S; k++) {
+        g->trim[k] = t[k];
+        sst_set_i64(g->sst, g->c_gmin, k, t[k]);
+    }
+    /* Log before anyone may deliver by it (the trim must survive a total restart). */
+    if (g->up.trim != NULL) {
+        g->up.trim(g->up.ctx, g->view.vid, g->shard, g->trim, g->S);
+    }
+    sst_col_push(g->sst, g->c_gmin, SST_ALL);
+    sst_set_u64(g->sst, g->c_gmin_ready, 0, 1);
+    sst_cell_push(g->sst, g->c_gmin_ready, 0, SST_ALL);
+    g->term = TERM_DELIVER;
+}
+
+/* Delivers, in seq order, every received message within the trim (§5.5 step 4). */
+static void deliver_trim(struct grp_group *g)
+{
+    int64_t last = -1;
+    for (uint32_t k = 0; k < g->S; k++) {
+        SQ_ASSERT(g->trim[k] <= g->track[k].prefix); /* a min over survivors, me included */
+        int64_t s = grp_seq_of(g->trim[k], k, g->S);
+        if (g->trim[k] >= 0 && s > last) {
+            last = s;
+        }
+    }
+    bool any = false;
+    for (int64_t seq = g->delivered_seq + 1; seq <= last; seq++) {
+        uint32_t k = (uint32_t)(seq % g->S);
+        int64_t i = seq / g->S;
+        if (i > g->trim[k]) {
+            g->delivered_seq = seq; /* beyond its sender's trim: not delivered in this view */
+            continue;
+        }
+        deliver_one(g, seq, k, i);
+        any = true;
+    }
+    if (any || last > g->delivered_seq) {
+        if (last > g->delivered_seq) {
+            g->delivered_seq = last;
+        }
+        sst_set_i64(g->sst, g->c_delivered, 0, g->delivered_seq);
+        sst_cell_push(g->sst, g->c_delivered, 0, SST_ALL);
+    }
+}
+
+static void trig_gms(struct sst *sst, void *arg)
+{
+    (void)sst;
+    struct grp_group *g = arg;
+    if (g->stopped) {
+        return;
+    }
+    gossip_suspicions(g);
+    if (g->stopped) {
+        return;
+    }
+    uint32_t leader = leader_rank(g);
+    SQ_ASSERT(leader != GRP_RANK_NONE); /* I am not failed */
+    if (g->term == TERM_NONE) {
+        if (leader == g->my_rank) {
+            /* A new leader acts once every live row suspects all lower ranks (§5.10). */
+            bool everyone_agrees = true;
+            for (uint32_t r = 0; r < g->view.member_count && everyone_agrees; r++) {
+                if (g->failed[r]) {
+                    continue;
+                }
+                for (uint32_t low = 0; low < leader; low++) {
+                    if (sst_get_u64(g->sst, r, g->c_suspected, low) == 0) {
+                        everyone_agrees = false;
+                        break;
+                    }
+                }
+            }
+            if (!everyone_agrees) {
+                return;
+            }
+            if (leader > 0) {
+                leader_adopt(g);
+            }
+            if (g->failed_count > 0) {
+                leader_propose(g);
+            }
+            leader_commit(g);
+        } else {
+            follower_ack(g, leader);
+            if (g->stopped) {
+                return;
+            }
+        }
+        if (sst_get_i64(g->sst, leader, g->c_ncommitted, 0) > my_i64(g, g->c_ninstalled) &&
+            committed_batch(g, leader)) {
+            wedge_with(g, UINT32_MAX, SQ_EVIEW);
+            g->term = TERM_META_WEDGE;
+            SQ_INFO("grp", "view change committed", "vid=%llu member=%u leaving=%u",
+                    (unsigned long long)g->view.vid, g->my_id, g->batch_count);
+        }
+    }
+    if (g->term == TERM_META_WEDGE) {
+        if (!all_live(g, SST_ALL, g->c_wedged, 1)) {
+            return;
+        }
+        g->term = TERM_TRIM;
+    }
+    if (g->term == TERM_TRIM) {
+        if (g->S == 0) {
+            g->term = TERM_PERSIST;
+        } else {
+            ragged_trim(g);
+        }
+    }
+    if (g->term == TERM_DELIVER) {
+        if (!all_live(g, g->shard_mask, g->c_gmin_ready, 1)) {
+            return;
+        }
+        deliver_trim(g);
+        g->term = TERM_PERSIST;
+    }
+    if (g->term == TERM_PERSIST) {
+        /* Every live shard member made everything it delivered durable (§5.5 step 5). */
+        int64_t want = g->version_next - 1;
+        for (uint32_t r = 0; r < g->view.member_count; r++) {
+            if ((g->shard_mask & rank_bit(r)) && !g->failed[r] &&
+                sst_get_i64(g->sst, r, g->c_persisted, 0) < want) {
+                return;
+            }
+        }
+        g->term = TERM_INSTALL;
+    }
+}
+
+/* Builds and installs the next view (§5.6); called by grp_poll outside the table's poll. */
+static void install_next(struct grp_group *g)
+{
+    SQ_ASSERT(g->term == TERM_INSTALL);
+    struct grp_view next;
+    memset(&next, 0, sizeof(next));
+    next.vid = g->view.vid + 1;
+    for (uint32_t r = 0; r < g->view.member_count; r++) {
+        uint32_t id = g->view.members[r].id;
+        bool leaving = false;
+        for (uint32_t b = 0; b < g->batch_count; b++) {
+            leaving |= g->batch_ids[b] == id;
+        }
+        if (leaving) {
+            next.departed[next.departed_count++] = id;
+            continue;
+        }
+        /* Failures proposed after the batch's marker carry over as failed (§5.3). */
+        next.failed[next.member_count] = g->failed[r];
+        next.members[next.member_count++] = g->view.members[r];
+    }
+    if (grp_view_rank_of(&next, g->my_id) == GRP_RANK_NONE) {
+        stop_with(g, SQ_EVIEW, "excluded from the next view");
+        return;
+    }
+    int64_t carry = my_i64(g, g->c_ninstalled) + (int64_t)g->batch_count;
+    struct grp_view prev_view = g->view;
+    struct grp_layout prev_layout = g->layout;
+    /* Own messages this view did not deliver are re-sent in the next (§5.7). */
+    for (uint32_t i = 0; i < g->outbox_count; i++) {
+        outbox_at(g, i)->resend = true;
+    }
+    epoch_end(g);
+    int rc = epoch_begin(g, &next, &prev_view, &prev_layout, &carry);
+    if (rc != SQ_OK) {
+        stop_with(g, rc, rc == SQ_EAGAIN ? "the next view is inadequately provisioned"
+                                         : "cannot build the next view");
+        return;
+    }
+    g->stats.views_installed++;
+    SQ_INFO("grp", "view installed", "vid=%llu member=%u members=%u resend=%u",
+            (unsigned long long)g->view.vid, g->my_id, g->view.member_count, g->outbox_count);
+    if (g->up.view_installed != NULL) {
+        g->up.view_installed(g->up.ctx, &g->view);
+    }
+}
+
 /* ---- driving ---- */
 
 int grp_poll(struct grp_group *g)
 {
     SQ_ASSERT(!g->reserved); /* a reservation must close before the next poll */
     SQ_ASSERT(!g->in_poll);
+    if (g->stopped || g->sst == NULL) {
+        return 0;
+    }
     g->in_poll = true;
     /* RDMC frames the transport refused earlier (peer not up yet, back-pressure) go out now. */
     if (rdmc_engine_is_blocked(g->rdmc)) {
@@ -977,6 +1719,13 @@ int grp_poll(struct grp_group *g)
     done += sst_poll(g->sst);
     /* Receiving may have asked for nulls or unblocked an RDMC send: publish in the same round. */
     done += send_pass(g);
+    if (g->term == TERM_INSTALL && !g->stopped) {
+        install_next(g);
+        done++;
+        if (!g->stopped) {
+            done += send_pass(g);
+        }
+    }
     g->in_poll = false;
     return done;
 }
@@ -986,7 +1735,7 @@ void grp_group_stats(const struct grp_group *g, struct grp_stats *out)
     *out = g->stats;
     out->next_index = g->next_index;
     out->seq_num = g->seq_num;
-    out->stable_seq = g->S > 0 ? shard_min(g, g->c_seq, 0, -1) : -1;
+    out->stable_seq = g->S > 0 && g->sst != NULL ? shard_min(g, g->c_seq, 0, -1) : -1;
     out->delivered_seq = g->delivered_seq;
     out->delivered_version = g->version_next - 1;
     out->persisted_frontier = g->persisted_frontier;
@@ -1003,6 +1752,9 @@ void grp_group_stats(const struct grp_group *g, struct grp_stats *out)
 
 int grp_check(struct grp_group *g)
 {
+    if (g->sst == NULL) {
+        return SQ_OK;
+    }
     int rc = sst_check(g->sst);
     CHECK(rc == SQ_OK, "sst: %s", sst_check_msg(g->sst));
     rdmc_check(g->rdmc);
@@ -1018,11 +1770,12 @@ int grp_check(struct grp_group *g)
                   (long long)prefixes[k]);
             CHECK(g->pending[k].count <= PEND_MAX, "pending overflow");
         }
-        CHECK(g->seq_num <= grp_seq_num(prefixes, g->S),
-              "seq_num %lld passes what was received", (long long)g->seq_num);
+        CHECK(g->seq_num <= grp_seq_num(prefixes, g->S), "seq_num %lld passes what was received",
+              (long long)g->seq_num);
     }
-    CHECK(g->delivered_seq <= g->seq_num, "delivered %lld beyond received %lld",
-          (long long)g->delivered_seq, (long long)g->seq_num);
+    CHECK(g->term != TERM_NONE || g->delivered_seq <= g->seq_num,
+          "delivered %lld beyond received %lld", (long long)g->delivered_seq,
+          (long long)g->seq_num);
     CHECK(g->persisted_frontier <= g->persisted_reported,
           "persisted frontier %lld passes my own report %lld", (long long)g->persisted_frontier,
           (long long)g->persisted_reported);
@@ -1031,12 +1784,19 @@ int grp_check(struct grp_group *g)
           (long long)g->verified_reported);
     /* The ring never runs more than a window ahead of what every member consumed: slot s was
      * filled only once every member had consumed slot s - window, and consumption is monotone. */
-    if (g->my_sender >= 0 && g->slots_committed > (int64_t)g->set.window) {
+    if (g->my_sender >= 0 && g->slots_committed > (int64_t)g->set.window && !g->wedged) {
         int64_t consumed = shard_min(g, g->c_nrecv_sst, (uint32_t)g->my_sender, INT64_MAX);
-        CHECK(g->wedged || consumed >= g->slots_committed - 1 - (int64_t)g->set.window,
+        CHECK(consumed >= g->slots_committed - 1 - (int64_t)g->set.window,
               "ring overrun: committed %lld, consumed %lld", (long long)g->slots_committed,
               (long long)consumed);
     }
+    uint32_t failed = 0;
+    for (uint32_t r = 0; r < g->view.member_count; r++) {
+        failed += g->failed[r] ? 1u : 0u;
+    }
+    CHECK(failed == g->failed_count, "failed count %u != %u", g->failed_count, failed);
+    CHECK(g->stopped || failed < (g->view.member_count + 1) / 2,
+          "running with %u of %u members failed", failed, g->view.member_count);
     return SQ_OK;
 }
 

@@ -94,8 +94,11 @@ struct grp_group {
     uint64_t now_ns;
     struct outbox_entry outbox[OUTBOX_MAX];
     uint32_t outbox_head, outbox_count;
+    uint32_t resend_count; /* outbox entries still waiting to be re-sent */
     bool stopped;
     bool in_poll;
+    uint32_t in_rdmc_upcall;  /* the engine forbids re-entry from its upcalls */
+    uint64_t rdmc_fail_later; /* ranks whose RDMC groups must be failed at the next poll */
     struct grp_stats stats;
     char check_msg[256];
     uint8_t *scratch;      /* one SMC payload, copied out of the table for delivery */
@@ -139,6 +142,7 @@ struct grp_group {
     bool failed[SQ_MEMBERS_MAX];
     uint32_t failed_count;
     uint64_t hb_last_sent;
+    bool hb_restart; /* the view is new: silence is measured from the next tick */
     uint64_t hb_seen[SQ_MEMBERS_MAX];
     uint64_t hb_changed_at[SQ_MEMBERS_MAX];
     enum term_state term;
@@ -207,6 +211,9 @@ static void outbox_delivered(struct grp_group *g, int64_t index)
     SQ_ASSERT(g->outbox_count > 0);
     struct outbox_entry *e = outbox_at(g, 0);
     SQ_ASSERT(!e->resend);
+    if (e->index != index) {
+        SQ_ERROR("grp", "outbox mismatch", "member=%u vid=%llu head=%lld delivered=%lld count=%u resend=%d", g->my_id, (unsigned long long)g->view.vid, (long long)e->index, (long long)index, g->outbox_count, (int)e->resend);
+    }
     SQ_ASSERT(e->index == index);
     free(e->data);
     g->outbox_head = (g->outbox_head + 1) % OUTBOX_MAX;
@@ -272,11 +279,22 @@ static void root_done(struct grp_group *g, void *buf, size_t size, int64_t index
     pend_insert(g, k, index, size - GRP_MSG_HDR_BYTES, UINT32_MAX, buf);
 }
 
+static void rdmc_done_inner(struct grp_group *g, uint32_t gid, void *buf, size_t size,
+                            uint64_t cookie);
+
 static void rdmc_done_cb(void *ctx, uint32_t gid, uint64_t msg_index, void *buf, size_t size,
                          uint64_t cookie)
 {
     (void)msg_index;
     struct grp_group *g = ctx;
+    g->in_rdmc_upcall++;
+    rdmc_done_inner(g, gid, buf, size, cookie);
+    g->in_rdmc_upcall--;
+}
+
+static void rdmc_done_inner(struct grp_group *g, uint32_t gid, void *buf, size_t size,
+                            uint64_t cookie)
+{
     int32_t k = sender_of_gid(g, gid);
     SQ_ASSERT(k >= 0);
     if (k == g->my_sender) {
@@ -320,11 +338,13 @@ static void rdmc_failed_cb(void *ctx, uint32_t gid, int err, uint32_t peer, void
     }
     free(recv_buf);
     /* Undelivered own sends stay in the outbox; they are re-sent in the next view (§5.7). */
+    g->in_rdmc_upcall++;
     if (peer != UINT32_MAX) {
         grp_peer_failed(g, peer, err);
     } else {
         wedge_with(g, g->my_id, err);
     }
+    g->in_rdmc_upcall--;
 }
 
 /* ---- the table ---- */
@@ -442,9 +462,8 @@ static int epoch_begin(struct grp_group *g, const struct grp_view *view,
     g->failed_count = 0;
     memset(g->failed, 0, sizeof(g->failed));
     memset(g->hb_seen, 0, sizeof(g->hb_seen));
-    for (uint32_t r = 0; r < SQ_MEMBERS_MAX; r++) {
-        g->hb_changed_at[r] = g->now_ns;
-    }
+    g->hb_restart = true;
+    g->rdmc_fail_later = 0;
 
     struct sst_schema schema;
     rc = build_schema(g, &schema);
@@ -715,7 +734,11 @@ static void mark_failed(struct grp_group *g, uint32_t r, int reason)
         sst_set_u64(g->sst, g->c_suspected, r, 1);
         sst_cell_push(g->sst, g->c_suspected, r, SST_ALL);
     }
-    rdmc_engine_peer_failed(g->rdmc, g->view.members[r].id);
+    if (g->in_rdmc_upcall > 0) {
+        g->rdmc_fail_later |= rank_bit(r);
+    } else {
+        rdmc_engine_peer_failed(g->rdmc, g->view.members[r].id);
+    }
     /* The majority rule (§5.8), always on: half or more of the view gone means this member may be
      * in a minority partition; it stops rather than risk a second, diverging view. */
     uint32_t n = g->view.member_count;
@@ -745,6 +768,12 @@ void grp_tick(struct grp_group *g, uint64_t now_ns)
     }
     if (g->stopped || g->sst == NULL) {
         return;
+    }
+    if (g->hb_restart) {
+        g->hb_restart = false;
+        for (uint32_t r = 0; r < SQ_MEMBERS_MAX; r++) {
+            g->hb_changed_at[r] = g->now_ns;
+        }
     }
     /* The heartbeat is my clock's value: it only grows (§1.5). */
     if (g->now_ns >= g->hb_last_sent + g->hb_period_ns || g->hb_last_sent == 0) {
@@ -860,8 +889,8 @@ static int reserve(struct grp_group *g, size_t size, void **buf)
 int grp_send_reserve(struct grp_group *g, size_t size, void **buf)
 {
     SQ_ASSERT(!g->reserved);
-    /* Re-sent messages of an earlier view go first, in their order (§5.7). */
-    if (g->outbox_count > 0 && outbox_at(g, 0)->resend && !g->wedged && !g->stopped) {
+    /* Re-sent messages of an earlier view go first, all of them, in their order (§5.7). */
+    if (g->resend_count > 0 && !g->wedged && !g->stopped) {
         *buf = NULL;
         g->stats.reserve_blocked++;
         return SQ_EAGAIN;
@@ -912,8 +941,10 @@ static void commit(struct grp_group *g, struct outbox_entry *resent)
         payload = b + GRP_MSG_HDR_BYTES;
     }
     if (resent != NULL) {
+        SQ_ASSERT(g->resend_count > 0);
         resent->index = index;
         resent->resend = false;
+        g->resend_count--;
         g->stats.resent++;
     } else {
         outbox_push(g, index, payload, g->reserved_size);
@@ -1686,6 +1717,7 @@ static void install_next(struct grp_group *g)
     for (uint32_t i = 0; i < g->outbox_count; i++) {
         outbox_at(g, i)->resend = true;
     }
+    g->resend_count = g->outbox_count;
     epoch_end(g);
     int rc = epoch_begin(g, &next, &prev_view, &prev_layout, &carry);
     if (rc != SQ_OK) {
@@ -1711,6 +1743,12 @@ int grp_poll(struct grp_group *g)
         return 0;
     }
     g->in_poll = true;
+    for (uint32_t r = 0; g->rdmc_fail_later != 0 && r < g->view.member_count; r++) {
+        if (g->rdmc_fail_later & rank_bit(r)) {
+            g->rdmc_fail_later &= ~rank_bit(r);
+            rdmc_engine_peer_failed(g->rdmc, g->view.members[r].id);
+        }
+    }
     /* RDMC frames the transport refused earlier (peer not up yet, back-pressure) go out now. */
     if (rdmc_engine_is_blocked(g->rdmc)) {
         rdmc_engine_kick(g->rdmc);

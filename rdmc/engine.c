@@ -183,8 +183,8 @@ static bool credit_more(struct rdmc_engine *eng, struct rdmc_group *g)
     bool moved = false;
     while (g->pend_count < g->settings.ready_window) {
         if (!g->in_have) {
-            if (!rdmc_sched_next_op(g->settings.sched, g->n, g->k, g->rank, RDMC_DIR_IN,
-                                    g->in_step, &g->in_op)) {
+            if (!rdmc_sched_next_op(g->settings.sched, g->n, g->k, g->rank, RDMC_DIR_IN, g->in_step,
+                                    &g->in_op)) {
                 g->in_step = g->steps; /* every incoming transfer is credited */
                 break;
             }
@@ -323,8 +323,8 @@ static void group_progress(struct rdmc_engine *eng, struct rdmc_group *g)
                 uint32_t imm = rdmc_imm_make(RDMC_IMM_READY, g->id, 0);
                 if (io_send(eng, g, g->first_src[g->rank], imm, NULL, 0)) {
                     eng->stats.readies_sent++;
-                    g->pend[0] = (struct rdmc_pend){.op = {.src = g->first_src[g->rank]},
-                                                    .first = true};
+                    g->pend[0] =
+                        (struct rdmc_pend){.op = {.src = g->first_src[g->rank]}, .first = true};
                     g->pend_count = 1;
                 }
             }
@@ -702,8 +702,7 @@ static int recv_data_first(struct rdmc_engine *eng, struct rdmc_group *g, uint32
         return corrupt(eng, g, peer, "bad block length", imm, len);
     }
     struct rdmc_op op;
-    bool found =
-        rdmc_sched_next_op(g->settings.sched, g->n, k, g->rank, RDMC_DIR_IN, 0, &op);
+    bool found = rdmc_sched_next_op(g->settings.sched, g->n, k, g->rank, RDMC_DIR_IN, 0, &op);
     SQ_ASSERT(found); /* schedule property (e) */
     SQ_ASSERT(op.src == rank && op.block == block);
 
@@ -925,8 +924,7 @@ static void group_check(const struct rdmc_engine *eng, const struct rdmc_group *
     SQ_ASSERT(SQ_IMPLIES(g->last_len != 0, held_test(g, g->k - 1)));
     SQ_ASSERT(g->last_len <= g->settings.block_bytes);
     SQ_ASSERT(g->out_step <= g->steps && g->in_step <= g->steps);
-    SQ_ASSERT((g->out_sent_mask & ~((g->n == 64) ? ~UINT64_C(0) : (UINT64_C(1) << g->n) - 1)) ==
-              0);
+    SQ_ASSERT((g->out_sent_mask & ~((g->n == 64) ? ~UINT64_C(0) : (UINT64_C(1) << g->n) - 1)) == 0);
 
     /* Credited transfers: in step order, really incoming transfers of this node, none arrived. */
     uint32_t prev_step = 0;
@@ -937,8 +935,8 @@ static void group_check(const struct rdmc_engine *eng, const struct rdmc_group *
         SQ_ASSERT(p == 0 || op->step > prev_step);
         SQ_ASSERT(op->step < g->in_step);
         struct rdmc_op in;
-        unsigned has = rdmc_sched_node_step(g->settings.sched, g->n, g->k, g->rank, op->step,
-                                            NULL, &in);
+        unsigned has =
+            rdmc_sched_node_step(g->settings.sched, g->n, g->k, g->rank, op->step, NULL, &in);
         SQ_ASSERT((has & RDMC_NODE_HAS_IN) != 0);
         SQ_ASSERT(in.src == op->src && in.block == op->block);
         prev_step = op->step;

@@ -189,9 +189,9 @@ static inline uint32_t rdmc_imm_field(uint32_t imm)
  * All members of a group must use the same schedule and block size; a receiver that sees a block
  * of the wrong length fails the group (SQ_ECORRUPT). */
 
-#define RDMC_GROUPS_MAX 1024      /* groups alive in one engine */
-#define RDMC_QUEUE_MAX 1024       /* messages queued at one root, the one in transfer included */
-#define RDMC_READY_WINDOW_MAX 16  /* credited incoming transfers outstanding, per group */
+#define RDMC_GROUPS_MAX 1024        /* groups alive in one engine */
+#define RDMC_QUEUE_MAX 1024         /* messages queued at one root, the one in transfer included */
+#define RDMC_READY_WINDOW_MAX 16    /* credited incoming transfers outstanding, per group */
 #define RDMC_EARLY_CREDITS_MAX 1024 /* READYs kept for groups not created here yet */
 static_assert(RDMC_GROUPS_MAX <= RDMC_GROUP_ID_MAX + 1, "group ids cover the table");
 static_assert(SQ_MSG_BYTES_MAX <= UINT32_MAX, "message sizes fit 32 bits");
@@ -323,8 +323,8 @@ struct rdmc_stats {
     uint64_t bytes_sent;      /* DATA payload bytes handed to the transport */
     uint64_t readies_sent;
     uint64_t readies_received;
-    uint64_t send_retries;    /* io.send answered SQ_EAGAIN/SQ_EFULL */
-    uint64_t frames_dropped;  /* frames for unknown or failed groups, or from non-members */
+    uint64_t send_retries;   /* io.send answered SQ_EAGAIN/SQ_EFULL */
+    uint64_t frames_dropped; /* frames for unknown or failed groups, or from non-members */
     uint64_t groups_failed;
 };
 void rdmc_engine_stats(const struct rdmc_engine *eng, struct rdmc_stats *out);
@@ -389,8 +389,9 @@ void rdmc_net_destroy(struct rdmc_net *rn);
 struct rdmc_engine *rdmc_net_engine(struct rdmc_net *rn);
 
 /* Allocates and posts the receive buffers for `peer` (after net_peer_add(net, peer)). SQ_EEXIST
- * if already given, SQ_EFULL past NET_PEERS_MAX peers, SQ_ENOMEM, or the transport's error from
- * net_recv_post (nothing stays posted or allocated then). */
+ * if already given, SQ_EFULL past NET_PEERS_MAX peers, SQ_ENOMEM (nothing allocated), or the
+ * transport's error from net_recv_post: then the buffers posted so far stay with the transport, so
+ * the caller removes the peer (net_peer_remove) and then calls rdmc_net_peer_remove(). */
 int rdmc_net_peer_add(struct rdmc_net *rn, uint32_t peer);
 
 /* Frees the buffers of `peer`; call it after net_peer_remove(net, peer). The groups with `peer`

@@ -142,8 +142,7 @@ int rdmc_net_peer_add(struct rdmc_net *rn, uint32_t peer)
         if (rc != SQ_OK) {
             /* The transport holds the ones posted until the peer is removed: the caller removes
              * it (net_peer_remove) and then calls rdmc_net_peer_remove. Report the error. */
-            SQ_WARN("rdmc", "cannot post receive buffers", "peer=%u err=%s", peer,
-                    sq_errname(rc));
+            SQ_WARN("rdmc", "cannot post receive buffers", "peer=%u err=%s", peer, sq_errname(rc));
             return rc;
         }
         p->posted++;

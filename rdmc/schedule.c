@@ -188,8 +188,8 @@ static int64_t hc_recv_block(uint32_t r, uint32_t t, uint32_t l, uint32_t k)
 }
 
 /* The geometry of a non-power-of-two group (Derecho's "twin" extension, in the reformulation of
- * §3.3): hypercube vertices 0..L-1 with L = 2^l <= n; vertices 1..m (m = n - L) are doubled, carried
- * by nodes v and v + L - 1. */
+ * §3.3): hypercube vertices 0..L-1 with L = 2^l <= n; vertices 1..m (m = n - L) are doubled,
+ * carried by nodes v and v + L - 1. */
 struct twins {
     uint32_t l;
     uint32_t big_l; /* L */

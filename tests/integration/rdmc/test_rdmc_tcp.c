@@ -541,7 +541,8 @@ static void t_scenario(const struct t_plan *plan)
              * victim has completed a message, the others are still in flight. */
             assert_int_equal(kill(procs[plan->victim].pid, SIGKILL), 0);
             killed = true;
-            print_message("  killed node %d (pid %d)\n", plan->victim, (int)procs[plan->victim].pid);
+            print_message("  killed node %d (pid %d)\n", plan->victim,
+                          (int)procs[plan->victim].pid);
         }
     }
     /* Everyone is done: let them go, and collect them. */

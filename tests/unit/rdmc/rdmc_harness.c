@@ -128,7 +128,7 @@ void h_install_abort_handler(void)
     do {                                                                                           \
         char h_msg_[512];                                                                          \
         snprintf(h_msg_, sizeof(h_msg_), __VA_ARGS__);                                             \
-        fail_msg("rdmc harness: %s (t=%llu ns; replay with RDMC_SEED=%llu)", h_msg_,              \
+        fail_msg("rdmc harness: %s (t=%llu ns; replay with RDMC_SEED=%llu)", h_msg_,               \
                  (unsigned long long)(sim)->now, (unsigned long long)(sim)->cfg.seed);             \
     } while (0)
 
@@ -223,8 +223,8 @@ static struct h_event heap_pop(struct h_sim *sim)
 static void schedule(struct h_sim *sim, uint64_t at, enum h_kind kind, uint32_t node, uint32_t arg,
                      struct h_frame *frame)
 {
-    heap_push(sim, (struct h_event){.time = at, .kind = kind, .node = node, .arg = arg,
-                                    .frame = frame});
+    heap_push(sim,
+              (struct h_event){.time = at, .kind = kind, .node = node, .arg = arg, .frame = frame});
 }
 
 static uint64_t rand_delay(struct h_sim *sim)
@@ -349,21 +349,20 @@ static void h_done(void *ctx, uint32_t group_id, uint64_t msg_index, void *buf, 
     uint32_t g = group_index_of(sim, group_id);
     H_CHECK(sim, g != UINT32_MAX, "done for unknown group %u", group_id);
     struct h_group *grp = &sim->groups[g];
-    H_CHECK(sim, node->failed_count[g] == 0, "node %u: done after failure in group %u",
-            node->index, group_id);
+    H_CHECK(sim, node->failed_count[g] == 0, "node %u: done after failure in group %u", node->index,
+            group_id);
     H_CHECK(sim, msg_index == node->done_count[g],
             "node %u group %u: done for message %llu, expected %llu", node->index, group_id,
             (unsigned long long)msg_index, (unsigned long long)node->done_count[g]);
     H_CHECK(sim, msg_index < grp->cfg.msg_count, "node %u group %u: done for unsent message %llu",
             node->index, group_id, (unsigned long long)msg_index);
     struct h_msg *m = &grp->msgs[msg_index];
-    H_CHECK(sim, size == m->size, "node %u group %u msg %llu: size %zu, root sent %zu",
-            node->index, group_id, (unsigned long long)msg_index, size, m->size);
+    H_CHECK(sim, size == m->size, "node %u group %u msg %llu: size %zu, root sent %zu", node->index,
+            group_id, (unsigned long long)msg_index, size, m->size);
     h_mix(sim, 0xD0E ^ ((uint64_t)node->index << 40) ^ ((uint64_t)g << 32) ^ msg_index);
     if (grp->cfg.members[0] == node->index) {
         H_CHECK(sim, buf == m->sendbuf && cookie == msg_index,
-                "root %u group %u: done returns another buffer or cookie", node->index,
-                group_id);
+                "root %u group %u: done returns another buffer or cookie", node->index, group_id);
         H_CHECK(sim, memcmp(buf, m->truth, size) == 0, "root's buffer changed under the engine");
         free(m->sendbuf); /* from now on the engine must not touch it (ASan) */
         m->sendbuf = NULL;
@@ -394,8 +393,8 @@ static void h_failed(void *ctx, uint32_t group_id, int err, uint32_t peer, void 
     uint32_t g = group_index_of(sim, group_id);
     H_CHECK(sim, g != UINT32_MAX, "failed for unknown group %u", group_id);
     H_CHECK(sim, sim->cfg.crash_node >= 0,
-            "node %u group %u failed (%s, peer %u) in a run without faults", node->index,
-            group_id, sq_errname(err), peer);
+            "node %u group %u failed (%s, peer %u) in a run without faults", node->index, group_id,
+            sq_errname(err), peer);
     H_CHECK(sim, node->failed_count[g] == 0, "node %u group %u: second failure", node->index,
             group_id);
     H_CHECK(sim, err == SQ_EPEER, "node %u group %u failed with %s", node->index, group_id,
@@ -680,11 +679,10 @@ static void final_oracle(struct h_sim *sim)
                 H_CHECK(sim, rdmc_group_is_failed(node->eng, grp->cfg.id),
                         "group %u not failed at %u", grp->cfg.id, i);
             } else {
-                H_CHECK(sim, node->failed_count[g] == 0, "node %u group %u failed", i,
-                        grp->cfg.id);
+                H_CHECK(sim, node->failed_count[g] == 0, "node %u group %u failed", i, grp->cfg.id);
                 H_CHECK(sim, node->done_count[g] == grp->cfg.msg_count,
-                        "node %u group %u: %llu of %u messages complete (stalled)", i,
-                        grp->cfg.id, (unsigned long long)node->done_count[g], grp->cfg.msg_count);
+                        "node %u group %u: %llu of %u messages complete (stalled)", i, grp->cfg.id,
+                        (unsigned long long)node->done_count[g], grp->cfg.msg_count);
             }
         }
     }

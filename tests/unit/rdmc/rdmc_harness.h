@@ -9,7 +9,8 @@
  *
  * Oracles, checked as the run goes and at its end:
  *  - rdmc_check() after every event, on the engine that handled it;
- *  - every `done` carries the next msg_index of its group at that node and exactly the root's bytes;
+ *  - every `done` carries the next msg_index of its group at that node and exactly the root's
+ * bytes;
  *  - without a crash: every frame is accepted, every member completes every message, nobody fails;
  *  - with a crash of node C: every survivor in a group with C gets exactly one `failed` (SQ_EPEER,
  *    peer C) and no upcall after it; groups without C complete everything;
@@ -48,21 +49,21 @@ struct h_cfg {
     struct h_group_cfg groups[H_GROUPS_MAX];
     uint64_t delay_min_ns;
     uint64_t delay_max_ns;
-    uint32_t full_per_mille;     /* io.send answers SQ_EFULL this often */
-    uint64_t create_spread_ns;   /* groups are created at random times in [0, spread] */
-    uint64_t send_gap_max_ns;    /* gap between a root's rdmc_group_send calls (0: all at once) */
-    int crash_node;              /* -1: none */
+    uint32_t full_per_mille;   /* io.send answers SQ_EFULL this often */
+    uint64_t create_spread_ns; /* groups are created at random times in [0, spread] */
+    uint64_t send_gap_max_ns;  /* gap between a root's rdmc_group_send calls (0: all at once) */
+    int crash_node;            /* -1: none */
     uint64_t crash_at_ns;
-    uint64_t detect_max_ns;      /* survivors learn of the crash within this */
+    uint64_t detect_max_ns; /* survivors learn of the crash within this */
 };
 
 struct h_result {
     uint64_t trace_hash;
     uint64_t events;
     uint64_t end_ns;
-    uint64_t msgs_done;      /* done upcalls, all nodes */
-    uint64_t groups_failed;  /* failed upcalls, all nodes */
-    uint64_t bytes_checked;  /* receiver bytes compared with the root's */
+    uint64_t msgs_done;     /* done upcalls, all nodes */
+    uint64_t groups_failed; /* failed upcalls, all nodes */
+    uint64_t bytes_checked; /* receiver bytes compared with the root's */
 };
 
 /* Fills a random configuration from `seed` (sizes include the edge cases 1, block, block+1). */

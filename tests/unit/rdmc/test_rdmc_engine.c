@@ -79,7 +79,7 @@ static void test_random_clean(void **state)
 {
     (void)state;
     uint64_t seeds[512];
-    size_t count = h_seeds(1000, 60, seeds, SQ_ARRAY_LEN(seeds));
+    size_t count = h_seeds(1000, 40, seeds, SQ_ARRAY_LEN(seeds));
     uint64_t bytes = 0;
     uint64_t msgs = 0;
     for (size_t i = 0; i < count; i++) {
@@ -101,7 +101,7 @@ static void test_random_crash(void **state)
 {
     (void)state;
     uint64_t seeds[512];
-    size_t count = h_seeds(5000, 80, seeds, SQ_ARRAY_LEN(seeds));
+    size_t count = h_seeds(5000, 50, seeds, SQ_ARRAY_LEN(seeds));
     uint64_t failed = 0;
     for (size_t i = 0; i < count; i++) {
         struct h_cfg cfg;
@@ -737,22 +737,14 @@ int main(void)
 {
     h_install_abort_handler();
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_imm_roundtrip),
-        cmocka_unit_test(test_api_errors),
-        cmocka_unit_test(test_wire_sequence),
-        cmocka_unit_test(test_bad_frames),
-        cmocka_unit_test(test_random_frames),
-        cmocka_unit_test(test_alloc_refused),
-        cmocka_unit_test(test_transport_refusals),
-        cmocka_unit_test(test_each_schedule_transfers),
-        cmocka_unit_test(test_many_queued),
-        cmocka_unit_test(test_multi_mib),
-        cmocka_unit_test(test_concurrent_groups),
-        cmocka_unit_test(test_staggered_creation),
-        cmocka_unit_test(test_determinism),
-        cmocka_unit_test(test_random_clean),
-        cmocka_unit_test(test_random_crash),
-        cmocka_unit_test(test_crash_mid_transfer),
+        cmocka_unit_test(test_imm_roundtrip),      cmocka_unit_test(test_api_errors),
+        cmocka_unit_test(test_wire_sequence),      cmocka_unit_test(test_bad_frames),
+        cmocka_unit_test(test_random_frames),      cmocka_unit_test(test_alloc_refused),
+        cmocka_unit_test(test_transport_refusals), cmocka_unit_test(test_each_schedule_transfers),
+        cmocka_unit_test(test_many_queued),        cmocka_unit_test(test_multi_mib),
+        cmocka_unit_test(test_concurrent_groups),  cmocka_unit_test(test_staggered_creation),
+        cmocka_unit_test(test_determinism),        cmocka_unit_test(test_random_clean),
+        cmocka_unit_test(test_random_crash),       cmocka_unit_test(test_crash_mid_transfer),
     };
     if (getenv("RDMC_TEST_FILTER") != NULL) {
         cmocka_set_test_filter(getenv("RDMC_TEST_FILTER"));

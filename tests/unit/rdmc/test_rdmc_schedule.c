@@ -187,13 +187,13 @@ static bool check_first(enum rdmc_sched sched, uint32_t n, uint32_t k, struct ru
         uint32_t want_block = block < k - 1 ? block : k - 1;
         const struct rdmc_op *got = &run->first[v].op;
         if (!run->first[v].have || got->src != src || got->block != want_block) {
-            FAIL("node %u: first transfer %u->%u block %u, predicted from %u block %u", v,
-                 got->src, v, got->block, src, want_block);
+            FAIL("node %u: first transfer %u->%u block %u, predicted from %u block %u", v, got->src,
+                 v, got->block, src, want_block);
         }
         if (sched == RDMC_SCHED_CHAIN || sched == RDMC_SCHED_PIPELINE) {
             struct rdmc_op probe;
-            bool found = rdmc_sched_next_op(sched, n, RDMC_FIRST_PROBE_BLOCKS, v, RDMC_DIR_IN, 0,
-                                            &probe);
+            bool found =
+                rdmc_sched_next_op(sched, n, RDMC_FIRST_PROBE_BLOCKS, v, RDMC_DIR_IN, 0, &probe);
             if (!found || probe.step != got->step) {
                 FAIL("node %u: first transfer at step %u, %u without k", v, got->step,
                      found ? probe.step : UINT32_MAX);
@@ -466,14 +466,15 @@ static void test_checker_catches_broken_schedules(void **state)
     /* Chain n=4 k=4, step 1: node 1 would forward block 3 it does not have. */
     expect_caught(RDMC_SCHED_CHAIN, 4, 4, MUT_WRONG_BLOCK, 1, "a block sent before held");
     expect_caught(RDMC_SCHED_TREE, 4, 2, MUT_DOUBLE_SEND, 0, "two sends in one step");
-    expect_caught(RDMC_SCHED_SEQUENTIAL, 3, 2, MUT_EXTRA_STEP, 99, "a step count that is not tight");
+    expect_caught(RDMC_SCHED_SEQUENTIAL, 3, 2, MUT_EXTRA_STEP, 99,
+                  "a step count that is not tight");
     expect_caught(RDMC_SCHED_PIPELINE, 6, 3, MUT_ROOT_RECEIVES, 2, "a transfer into the root");
 
     /* (e): a first transfer that disagrees with the k-free prediction is reported. */
     struct run run;
     struct real_gen g = {.sched = RDMC_SCHED_PIPELINE, .n = 6, .k = 1};
-    assert_true(check_run(real_gen_ops, &g, 6, 1,
-                          rdmc_sched_step_count(RDMC_SCHED_PIPELINE, 6, 1), &run));
+    assert_true(
+        check_run(real_gen_ops, &g, 6, 1, rdmc_sched_step_count(RDMC_SCHED_PIPELINE, 6, 1), &run));
     assert_true(check_first(RDMC_SCHED_PIPELINE, 6, 1, &run));
     run.first[5].op.src = (run.first[5].op.src + 1) % 5;
     assert_false(check_first(RDMC_SCHED_PIPELINE, 6, 1, &run));
@@ -497,8 +498,8 @@ static void test_pipeline_k1_special_step(void **state)
         assert_true(count > 0);
         for (size_t i = 0; i < count; i++) {
             struct rdmc_op first;
-            assert_true(rdmc_sched_next_op(RDMC_SCHED_PIPELINE, n, 1, ops[i].dst, RDMC_DIR_IN, 0,
-                                           &first));
+            assert_true(
+                rdmc_sched_next_op(RDMC_SCHED_PIPELINE, n, 1, ops[i].dst, RDMC_DIR_IN, 0, &first));
             nodes_fed_in_last_step += first.step == last;
         }
     }

@@ -6,7 +6,8 @@
  * root's bytes in order; without faults everything completes; when a node crashes mid-transfer
  * every survivor of its groups gets one failure (SQ_EPEER, the crashed node) and never a wrong
  * message, and the other groups complete; rdmc_check() holds after every step; the same seed
- * gives the same simnet trace hash. RDMC_SEED=<n> replays one seed. */
+ * gives the same simnet trace hash. RDMC_SEED=<n> replays one seed; RDMC_SIM_RUNS=<n> sets the
+ * number of random runs. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -68,7 +69,7 @@ struct s_run {
         if (!(cond)) {                                                                             \
             char s_msg_[400];                                                                      \
             snprintf(s_msg_, sizeof(s_msg_), __VA_ARGS__);                                         \
-            fail_msg("rdmc simnet: %s (replay with RDMC_SEED=%llu)", s_msg_,                      \
+            fail_msg("rdmc simnet: %s (replay with RDMC_SEED=%llu)", s_msg_,                       \
                      (unsigned long long)(run)->seed);                                             \
         }                                                                                          \
     } while (0)
@@ -103,8 +104,8 @@ static void s_send_next(struct s_run *run, struct s_node *node, uint32_t g)
     struct s_group *grp = &run->groups[g];
     while (grp->next_send < grp->msg_count) {
         uint32_t m = grp->next_send;
-        int rc = rdmc_group_send(rdmc_net_engine(node->rn), grp->id, grp->truth[m], grp->sizes[m],
-                                 m);
+        int rc =
+            rdmc_group_send(rdmc_net_engine(node->rn), grp->id, grp->truth[m], grp->sizes[m], m);
         if (rc == SQ_EFULL || rc == SQ_ECLOSED) {
             return; /* the next `done` tries again; a failed group sends no more */
         }
@@ -225,13 +226,15 @@ static void s_configure(struct s_run *run, const struct s_shape *shape, struct s
         bool big = shape->big && g == 0;
         grp->settings.block_bytes = big ? 1024u * 1024u : blocks[sq_prng_below(p, 3)];
         grp->settings.msg_bytes_max =
-            big ? 6u * 1024u * 1024u : grp->settings.block_bytes * (uint32_t)sq_prng_range(p, 1, 60);
+            big ? 6u * 1024u * 1024u
+                : grp->settings.block_bytes * (uint32_t)sq_prng_range(p, 1, 60);
         grp->settings.ready_window = (uint32_t)sq_prng_range(p, 1, 6);
         grp->settings.queue_max = (uint32_t)sq_prng_range(p, 1, 4);
         grp->msg_count = big ? 3 : (uint32_t)sq_prng_range(p, 1, S_MSGS_MAX);
         uint32_t bs = grp->settings.block_bytes;
         for (uint32_t m = 0; m < grp->msg_count; m++) {
-            size_t choices[] = {1, bs, bs + 1u, (size_t)sq_prng_range(p, 1, grp->settings.msg_bytes_max)};
+            size_t choices[] = {1, bs, bs + 1u,
+                                (size_t)sq_prng_range(p, 1, grp->settings.msg_bytes_max)};
             size_t size = choices[sq_prng_below(p, SQ_ARRAY_LEN(choices))];
             if (big) {
                 size = m == 0 ? 5u * 1024 * 1024 + 7 : (m == 1 ? 6u * 1024 * 1024 : 1);
@@ -247,7 +250,8 @@ static void s_configure(struct s_run *run, const struct s_shape *shape, struct s
     }
     run->victim = shape->crash ? (int)sq_prng_below(p, run->n) : -1;
     for (uint32_t g = 0; g < run->group_count; g++) {
-        run->groups[g].has_victim = run->victim >= 0 && s_member(&run->groups[g], (uint32_t)run->victim);
+        run->groups[g].has_victim =
+            run->victim >= 0 && s_member(&run->groups[g], (uint32_t)run->victim);
     }
 }
 
@@ -278,7 +282,8 @@ static uint64_t s_run_one(uint64_t seed, const struct s_shape *shape)
         struct s_node *node = &run->nodes[i];
         node->run = run;
         node->id = i;
-        struct rdmc_upcalls up = {.ctx = node, .alloc = s_alloc, .done = s_done, .failed = s_failed};
+        struct rdmc_upcalls up = {
+            .ctx = node, .alloc = s_alloc, .done = s_done, .failed = s_failed};
         assert_int_equal(rdmc_net_create(&node->rn, simnet_net(run->sim, i), &up, &rc_cfg), SQ_OK);
         struct net_handler h;
         rdmc_net_handler(node->rn, &h);
@@ -354,12 +359,23 @@ static uint64_t s_run_one(uint64_t seed, const struct s_shape *shape)
     return hash;
 }
 
+/* Seeds base, base+1, ...: RDMC_SEED=<n> runs that one seed only; RDMC_SIM_RUNS=<n> runs n seeds
+ * (at most S_SEEDS_MAX), for soaking. */
+#define S_SEEDS_MAX 1024
+
 static size_t s_seeds(uint64_t base, size_t count, uint64_t *out)
 {
     const char *env = getenv("RDMC_SEED");
     if (env != NULL && *env != '\0') {
         out[0] = strtoull(env, NULL, 0);
         return 1;
+    }
+    const char *runs = getenv("RDMC_SIM_RUNS");
+    if (runs != NULL && *runs != '\0') {
+        count = (size_t)strtoull(runs, NULL, 0);
+    }
+    if (count > S_SEEDS_MAX) {
+        count = S_SEEDS_MAX;
     }
     for (size_t i = 0; i < count; i++) {
         out[i] = base + i;
@@ -370,8 +386,8 @@ static size_t s_seeds(uint64_t base, size_t count, uint64_t *out)
 static void test_simnet_clean(void **state)
 {
     (void)state;
-    uint64_t seeds[24];
-    size_t count = s_seeds(1, 24, seeds);
+    static uint64_t seeds[S_SEEDS_MAX];
+    size_t count = s_seeds(1, 16, seeds);
     for (size_t i = 0; i < count; i++) {
         struct s_shape shape = {.nodes = 2 + (uint32_t)(seeds[i] % 9),
                                 .groups = 1 + (uint32_t)(seeds[i] % 3)};
@@ -392,8 +408,8 @@ static void test_simnet_multi_mib(void **state)
 static void test_simnet_crash(void **state)
 {
     (void)state;
-    uint64_t seeds[24];
-    size_t count = s_seeds(100, 24, seeds);
+    static uint64_t seeds[S_SEEDS_MAX];
+    size_t count = s_seeds(100, 16, seeds);
     for (size_t i = 0; i < count; i++) {
         struct s_shape shape = {.nodes = 3 + (uint32_t)(seeds[i] % 8),
                                 .groups = 1 + (uint32_t)(seeds[i] % 4),

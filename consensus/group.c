@@ -31,6 +31,7 @@
 #include <string.h>
 
 #include "base/assert.h"
+#include "base/clock.h"
 #include "base/codec.h"
 #include "base/err.h"
 #include "base/log.h"
@@ -786,10 +787,16 @@ void grp_tick(struct grp_group *g, uint64_t now_ns)
             continue;
         }
         uint64_t hb = sst_get_u64(g->sst, r, g->c_heartbeat, 0);
+        /* A member never heard from in this view (still starting, still connecting) gets a
+         * longer grace than one that went silent. */
+        uint64_t timeout = hb == 0 ? 10 * g->fail_timeout_ns : g->fail_timeout_ns;
+        if (timeout < 10 * SQ_NS_PER_S && hb == 0) {
+            timeout = 10 * SQ_NS_PER_S;
+        }
         if (hb != g->hb_seen[r]) {
             g->hb_seen[r] = hb;
             g->hb_changed_at[r] = g->now_ns;
-        } else if (g->now_ns - g->hb_changed_at[r] > g->fail_timeout_ns) {
+        } else if (g->now_ns - g->hb_changed_at[r] > timeout) {
             SQ_WARN("grp", "heartbeat timeout", "member=%u silent_ms=%llu", g->view.members[r].id,
                     (unsigned long long)((g->now_ns - g->hb_changed_at[r]) / 1000000));
             mark_failed(g, r, SQ_ETIMEDOUT);

@@ -26,10 +26,23 @@ struct node_gd {
     uint8_t *buf_mem;
     bool posted[SQ_MEMBERS_MAX];
     struct sq_timer poll_timer;
+    struct sq_timer tick_timer;
+    uint64_t tick_ns;
     void (*after_poll)(void *arg);
     void *after_poll_arg;
     uint32_t peers_up;
 };
+
+/* Heartbeats and failure detection run on a loop timer (§1.5): no busy polling. */
+static void tick_now(struct sq_loop *loop, struct sq_timer *t, void *arg)
+{
+    struct node_gd *gd = arg;
+    if (gd->g != NULL) {
+        grp_tick(gd->g, sq_loop_now(loop));
+        node_gd_kick(gd);
+    }
+    (void)sq_loop_timer_start(loop, t, gd->tick_ns);
+}
 
 static void poll_now(struct sq_loop *loop, struct sq_timer *t, void *arg)
 {
@@ -142,6 +155,8 @@ int node_gd_create(struct node_gd **out, const struct node_gd_config *cfg, char 
     gd->after_poll = cfg->after_poll;
     gd->after_poll_arg = cfg->after_poll_arg;
     sq_timer_init(&gd->poll_timer, poll_now, gd);
+    sq_timer_init(&gd->tick_timer, tick_now, gd);
+    gd->tick_ns = (uint64_t)(cfg->heartbeat_ms ? cfg->heartbeat_ms : 10) * SQ_NS_PER_MS;
     struct grp_settings set;
     if (cfg->settings != NULL) {
         set = *cfg->settings;
@@ -188,12 +203,19 @@ int node_gd_create(struct node_gd **out, const struct node_gd_config *cfg, char 
     struct rdmc_io io = {.ctx = gd, .send = rdmc_send};
     struct grp_config gc = {.view = cfg->view, .my_id = cfg->my_id, .net = gd->net,
                             .rdmc_io = &io, .settings = &set, .up = cfg->up,
-                            .version_base = cfg->version_base};
+                            .version_base = cfg->version_base,
+                            .heartbeat_ns = gd->tick_ns,
+                            .failure_timeout_ns =
+                                (uint64_t)(cfg->failure_timeout_ms ? cfg->failure_timeout_ms
+                                                                   : 1000) *
+                                SQ_NS_PER_MS};
     rc = grp_group_create(&gd->g, &gc);
     if (rc != SQ_OK) {
         snprintf(errbuf, errbuf_size, "cannot build the group: %s", sq_strerror(rc));
         goto err_destroy_net;
     }
+    grp_tick(gd->g, sq_loop_now(gd->loop));
+    (void)sq_loop_timer_start(gd->loop, &gd->tick_timer, gd->tick_ns);
     node_gd_kick(gd);
     *out = gd;
     return SQ_OK;
@@ -213,6 +235,7 @@ void node_gd_destroy(struct node_gd *gd)
         return;
     }
     sq_loop_timer_stop(gd->loop, &gd->poll_timer);
+    sq_loop_timer_stop(gd->loop, &gd->tick_timer);
     grp_group_destroy(gd->g);
     gd->g = NULL;
     net_destroy(gd->net);

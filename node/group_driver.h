@@ -24,6 +24,8 @@ struct node_gd_config {
     const struct grp_upcalls *up;
     int64_t version_base;
     uint32_t recv_bufs_per_peer; /* RDMC receive buffers posted per peer (0: 16) */
+    uint32_t heartbeat_ms;       /* heartbeat period (0: 10) */
+    uint32_t failure_timeout_ms; /* a member silent this long is suspected (0: 1000) */
     /* Called after every poll of the group, on the loop thread (the application's chance to
      * send more, for instance). May be NULL. */
     void (*after_poll)(void *arg);

@@ -54,6 +54,8 @@ struct opts {
     uint32_t smc;
     uint32_t window;
     uint32_t block;
+    const char *log;      /* one line per delivery: version sender counter size */
+    uint32_t timeout_ms;  /* failure timeout */
 };
 
 /* Persistence thread: a bounded queue of delivered messages, appended and fdatasync'd in groups. */
@@ -103,6 +105,9 @@ struct member {
     struct sq_timer stop_timer;
     struct persister *ps;
     uint8_t *buf;
+    FILE *logf;
+    uint64_t from[SQ_MEMBERS_MAX]; /* deliveries per sender */
+    uint64_t views;
 };
 
 static uint64_t now_ns(void)
@@ -204,6 +209,13 @@ static void on_deliver(void *ctx, uint32_t shard, uint32_t sender_id, uint64_t v
     sqc_sha256_update(&m->digest, data, size);
     m->delivered++;
     m->delivered_bytes += size;
+    if (sender_id < SQ_MEMBERS_MAX) {
+        m->from[sender_id]++;
+    }
+    if (m->logf != NULL) {
+        fprintf(m->logf, "%lld %u %llu %zu\n", (long long)version, sender_id,
+                size >= HDR ? (unsigned long long)sq_le64_load(data + 8) : 0ull, size);
+    }
     m->last_version = version;
     uint64_t t = now_ns();
     if (t >= m->measure_from_ns && t <= m->measure_to_ns) {
@@ -253,11 +265,26 @@ static void on_persisted(void *ctx, uint32_t shard, int64_t version)
 static void on_wedged(void *ctx, uint32_t failed_id, int reason)
 {
     struct member *m = ctx;
-    m->wedged = true;
     if (!m->finishing) {
-        fprintf(stderr, "mc_member %u: group wedged (member %u, %s)\n", m->o.id, failed_id,
+        fprintf(stderr, "mc_member %u: view wedged (member %u, %s)\n", m->o.id, failed_id,
                 sq_errname(reason));
     }
+}
+
+static void on_view(void *ctx, const struct grp_view *view)
+{
+    struct member *m = ctx;
+    m->views++;
+    fprintf(stderr, "mc_member %u: view %llu installed with %u members\n", m->o.id,
+            (unsigned long long)view->vid, view->member_count);
+}
+
+static void on_stopped(void *ctx, int reason, const char *why)
+{
+    struct member *m = ctx;
+    m->wedged = true;
+    fprintf(stderr, "mc_member %u: stopped (%s): %s\n", m->o.id, sq_errname(reason), why);
+    sq_loop_stop(m->loop);
 }
 
 /* ---- sending ---- */
@@ -281,8 +308,8 @@ static void send_some(struct member *m)
         }
         void *buf;
         int rc = grp_send_reserve(m->g, size, &buf);
-        if (rc == SQ_EAGAIN) {
-            return;
+        if (rc == SQ_EAGAIN || rc == SQ_EVIEW) {
+            return; /* flow control, or a view change: the next view takes it */
         }
         if (rc != SQ_OK) {
             fprintf(stderr, "mc_member %u: reserve: %s\n", m->o.id, sq_errname(rc));
@@ -320,8 +347,13 @@ static void check_done(struct member *m)
     }
     bool done;
     if (m->o.count > 0) {
-        uint64_t total = m->o.count * (m->o.senders < m->o.n ? m->o.senders : m->o.n);
-        done = m->delivered == total && m->frontier >= m->last_version;
+        /* Every sender of the current view has had all its messages delivered here. */
+        const struct grp_view *v = grp_view(m->g);
+        done = m->frontier >= m->last_version && m->sent >= (m->o.id < m->o.senders ? m->o.count : 0);
+        for (uint32_t r = 0; r < v->member_count && done; r++) {
+            uint32_t id = v->members[r].id;
+            done = id >= m->o.senders || (id < SQ_MEMBERS_MAX && m->from[id] >= m->o.count);
+        }
     } else {
         done = now_ns() >= m->end_send_ns + SQ_NS_PER_S / 2;
     }
@@ -418,6 +450,10 @@ int main(int argc, char **argv)
             o->smc = (uint32_t)atoi(v);
         } else if (strcmp(a, "--window") == 0) {
             o->window = (uint32_t)atoi(v);
+        } else if (strcmp(a, "--log") == 0) {
+            o->log = v;
+        } else if (strcmp(a, "--timeout-ms") == 0) {
+            o->timeout_ms = (uint32_t)atoi(v);
         } else if (strcmp(a, "--block") == 0) {
             o->block = (uint32_t)atoi(v);
         } else {
@@ -504,7 +540,15 @@ int main(int argc, char **argv)
         pthread_create(&m.ps->th, NULL, persist_main, &m);
     }
     struct grp_upcalls up = {.ctx = &m, .deliver = on_deliver, .persisted = on_persisted,
-                             .wedged = on_wedged};
+                             .wedged = on_wedged, .view_installed = on_view,
+                             .stopped = on_stopped};
+    if (o->log != NULL) {
+        m.logf = fopen(o->log, "w");
+        if (m.logf == NULL) {
+            fprintf(stderr, "mc_member: cannot open %s\n", o->log);
+            return 1;
+        }
+    }
     static const uint8_t chain[] = "squall-bench";
     struct node_gd_config cfg = {
         .loop = m.loop,
@@ -517,6 +561,7 @@ int main(int argc, char **argv)
         .up = &up,
         .after_poll = after_poll,
         .after_poll_arg = &m,
+        .failure_timeout_ms = o->timeout_ms,
     };
     char err[256];
     int rc = node_gd_create(&m.gd, &cfg, err, sizeof(err));
@@ -565,10 +610,14 @@ int main(int argc, char **argv)
     printf("{\"id\":%u,\"delivered\":%" PRIu64 ",\"bytes\":%" PRIu64 ",\"digest\":\"%s\","
            "\"window_s\":%.3f,\"msgs_per_s\":%.0f,\"bytes_per_s\":%.0f,\"lat_p50_us\":%.1f,"
            "\"lat_p99_us\":%.1f,\"lat_samples\":%" PRIu64 ",\"sent\":%" PRIu64
-           ",\"nulls\":%" PRIu64 ",\"wedged\":%s,\"syncs\":%" PRIu64 "}\n",
+           ",\"nulls\":%" PRIu64 ",\"wedged\":%s,\"syncs\":%" PRIu64 ",\"views\":%" PRIu64
+           "}\n",
            o->id, m.delivered, m.delivered_bytes, hex, win, (double)wd / win, (double)wb / win,
            p50, p99, m.lat_count, m.sent, st.nulls_sent, m.wedged && !m.finishing ? "true" : "false",
-           m.ps ? m.ps->syncs : 0);
+           m.ps ? m.ps->syncs : 0, m.views);
+    if (m.logf != NULL) {
+        fclose(m.logf);
+    }
     fflush(stdout);
     if (m.ps != NULL) {
         pthread_mutex_lock(&m.ps->mu);

@@ -22,6 +22,7 @@
 #define DEF_BATCH_DELAY_MS 2
 #define DEF_MEMPOOL_TXS 200000
 #define DEF_COMMIT_BLOCKS 64
+#define DEF_RPC_CONNECTIONS 1024
 
 /* Hard bounds a config may not exceed. */
 #define MAX_RPC_BODY_BYTES (16u * 1024 * 1024)
@@ -63,6 +64,7 @@ void node_config_defaults(struct node_config *cfg, uint32_t id, const char *home
     cfg->rpc_body_bytes_max = DEF_RPC_BODY_BYTES;
     cfg->rpc_rate_per_key = DEF_RPC_RATE_PER_KEY;
     cfg->rpc_wait_ms_max = DEF_RPC_WAIT_MS_MAX;
+    cfg->rpc_connections = DEF_RPC_CONNECTIONS;
     cfg->batch_bytes_max = DEF_BATCH_BYTES;
     cfg->batch_delay_ms = DEF_BATCH_DELAY_MS;
     cfg->mempool_txs_max = DEF_MEMPOOL_TXS;
@@ -93,6 +95,75 @@ int node_addr_parse(struct node_addr *addr, const char *text)
     return SQ_OK;
 }
 
+/* Parses an unsigned integer in [lo, hi]. */
+static bool parse_u32(const char *v, uint32_t lo, uint32_t hi, uint32_t *out)
+{
+    char *end;
+    errno = 0;
+    unsigned long long x = strtoull(v, &end, 10);
+    if (errno != 0 || end == v || *end != '\0' || v[0] == '-' || x < lo || x > hi) {
+        return false;
+    }
+    *out = (uint32_t)x;
+    return true;
+}
+
+int node_peer_rpc_parse(struct node_config *cfg, const char *text)
+{
+    uint32_t count = 0;
+    struct node_peer_rpc list[SQ_MEMBERS_MAX];
+    memset(list, 0, sizeof(list)); /* configs are compared as bytes (render round trip) */
+    const char *p = text;
+    while (*p != '\0') {
+        while (*p == ' ' || *p == '\t' || *p == ',') {
+            p++;
+        }
+        if (*p == '\0') {
+            break;
+        }
+        const char *end = p;
+        while (*end != '\0' && *end != ',' && *end != ' ' && *end != '\t') {
+            end++;
+        }
+        char item[NODE_HOST_MAX + 32];
+        size_t len = (size_t)(end - p);
+        const char *eq = memchr(p, '=', len);
+        if (len >= sizeof(item) || eq == NULL || count == SQ_MEMBERS_MAX) {
+            return SQ_EINVAL;
+        }
+        memcpy(item, p, len);
+        item[len] = '\0';
+        item[eq - p] = '\0';
+        uint32_t id;
+        if (!parse_u32(item, 0, UINT32_MAX - 1, &id) ||
+            node_addr_parse(&list[count].addr, item + (eq - p) + 1) != SQ_OK) {
+            return SQ_EINVAL;
+        }
+        for (uint32_t i = 0; i < count; i++) {
+            if (list[i].id == id) {
+                return SQ_EINVAL;
+            }
+        }
+        list[count].id = id;
+        count++;
+        p = end;
+    }
+    memset(cfg->peer_rpc, 0, sizeof(cfg->peer_rpc));
+    memcpy(cfg->peer_rpc, list, count * sizeof(list[0]));
+    cfg->peer_rpc_count = count;
+    return SQ_OK;
+}
+
+const struct node_addr *node_config_peer_rpc(const struct node_config *cfg, uint32_t id)
+{
+    for (uint32_t i = 0; i < cfg->peer_rpc_count; i++) {
+        if (cfg->peer_rpc[i].id == id) {
+            return &cfg->peer_rpc[i].addr;
+        }
+    }
+    return NULL;
+}
+
 struct parse_ctx {
     const char *text; /* the rest of the input, for the line reader */
     int line;         /* the line the handler is looking at */
@@ -119,19 +190,6 @@ static int fail(struct parse_ctx *p, int line, const char *fmt, ...)
         p->rc = SQ_EINVAL;
     }
     return 0; /* stop parsing */
-}
-
-/* Parses an unsigned integer in [lo, hi]. */
-static bool parse_u32(const char *v, uint32_t lo, uint32_t hi, uint32_t *out)
-{
-    char *end;
-    errno = 0;
-    unsigned long long x = strtoull(v, &end, 10);
-    if (errno != 0 || end == v || *end != '\0' || v[0] == '-' || x < lo || x > hi) {
-        return false;
-    }
-    *out = (uint32_t)x;
-    return true;
 }
 
 #define U32(field, lo, hi)                                                                         \
@@ -227,6 +285,15 @@ static int on_entry(void *user, const char *section, const char *name, const cha
         if (strcmp(name, "failure_timeout_ms") == 0) {
             U32(failure_timeout_ms, 10, 600000);
         }
+        if (strcmp(name, "peer_rpc") == 0) {
+            if (node_peer_rpc_parse(cfg, value) != SQ_OK) {
+                return fail(p, line,
+                            "network.peer_rpc must list ID=IPv4:port entries separated by commas "
+                            "(distinct ids, at most %u), not '%s'",
+                            (unsigned)SQ_MEMBERS_MAX, value);
+            }
+            return 1;
+        }
     } else if (strcmp(section, "rpc") == 0) {
         if (strcmp(name, "listen") == 0) {
             if (node_addr_parse(&cfg->rpc_listen, value) != SQ_OK) {
@@ -246,12 +313,26 @@ static int on_entry(void *user, const char *section, const char *name, const cha
         if (strcmp(name, "wait_ms_max") == 0) {
             U32(rpc_wait_ms_max, 0, 600000);
         }
+        if (strcmp(name, "connections") == 0) {
+            U32(rpc_connections, 4, 65536);
+        }
     } else if (strcmp(section, "batch") == 0) {
         if (strcmp(name, "bytes_max") == 0) {
             U32(batch_bytes_max, 1024, SQ_BATCH_BYTES_MAX);
         }
         if (strcmp(name, "delay_ms") == 0) {
             U32(batch_delay_ms, 0, 10000);
+        }
+        if (strcmp(name, "verify_peer_txs") == 0) {
+            if (strcmp(value, "true") == 0) {
+                cfg->verify_peer_txs = true;
+            } else if (strcmp(value, "false") == 0) {
+                cfg->verify_peer_txs = false;
+            } else {
+                return fail(p, line, "batch.verify_peer_txs must be true or false, not '%s'",
+                            value);
+            }
+            return 1;
         }
     } else if (strcmp(section, "mempool") == 0) {
         if (strcmp(name, "txs_max") == 0) {
@@ -382,8 +463,15 @@ size_t node_config_render(const struct node_config *cfg, char *buf, size_t cap)
             "heartbeat_ms = %u\n",
         cfg->heartbeat_ms);
     put(&o, "; A validator silent for this long is suspected failed (a view change follows).\n"
-            "failure_timeout_ms = %u\n\n",
+            "failure_timeout_ms = %u\n",
         cfg->failure_timeout_ms);
+    put(&o, "; The other validators' API addresses (ID=IPv4:port, comma-separated): a restarted\n"
+            "; validator fetches the blocks it lacks from them before it serves.\npeer_rpc = ");
+    for (uint32_t i = 0; i < cfg->peer_rpc_count; i++) {
+        put(&o, "%s%u=%s:%u", i ? ", " : "", cfg->peer_rpc[i].id, cfg->peer_rpc[i].addr.host,
+            (unsigned)cfg->peer_rpc[i].addr.port);
+    }
+    put(&o, "\n\n");
     put(&o, "[rpc]\n; The HTTP/JSON API (docs/api.md).\nlisten = %s:%u\nthreads = %u\n",
         cfg->rpc_listen.host, (unsigned)cfg->rpc_listen.port, cfg->rpc_threads);
     put(&o, "; Largest request body accepted (bytes).\nbody_bytes_max = %u\n",
@@ -391,11 +479,17 @@ size_t node_config_render(const struct node_config *cfg, char *buf, size_t cap)
     put(&o, "; Transactions per second accepted from one client key (0: no limit).\n"
             "rate_per_key = %u\n",
         cfg->rpc_rate_per_key);
-    put(&o, "; Longest long-poll (?wait=...&timeout_ms=) a client may ask for.\nwait_ms_max = %u\n\n",
+    put(&o, "; Longest long-poll (?wait=...&timeout_ms=) a client may ask for.\nwait_ms_max = %u\n",
         cfg->rpc_wait_ms_max);
+    put(&o, "; Connections served at once.\nconnections = %u\n\n", cfg->rpc_connections);
     put(&o, "[batch]\n; A batch closes when it holds this many bytes or is this old.\n"
-            "bytes_max = %u\ndelay_ms = %u\n\n",
+            "bytes_max = %u\ndelay_ms = %u\n",
         cfg->batch_bytes_max, cfg->batch_delay_ms);
+    put(&o, "; Re-verify every sender signature in other validators' batches (one Ed25519 check\n"
+            "; per transaction per validator). false: the proposer verified them at admission and\n"
+            "; its batch signature vouches for them (crash-fault model; audits check them all).\n"
+            "verify_peer_txs = %s\n\n",
+        cfg->verify_peer_txs ? "true" : "false");
     put(&o, "[mempool]\n; Admitted transactions waiting to be batched; beyond this, clients get "
             "429.\ntxs_max = %u\n\n",
         cfg->mempool_txs_max);

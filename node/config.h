@@ -26,6 +26,12 @@ struct node_addr {
     uint16_t port;
 };
 
+/* Where another validator serves its HTTP API (state transfer reads blocks from it). */
+struct node_peer_rpc {
+    uint32_t id;
+    struct node_addr addr;
+};
+
 struct node_config {
     /* [node] */
     uint32_t id;                  /* validator id, as in genesis */
@@ -40,15 +46,19 @@ struct node_config {
     enum node_transport transport;
     uint32_t heartbeat_ms;
     uint32_t failure_timeout_ms;
+    uint32_t peer_rpc_count;      /* the other validators' API addresses (catch-up after restart) */
+    struct node_peer_rpc peer_rpc[SQ_MEMBERS_MAX];
     /* [rpc] */
     struct node_addr rpc_listen;
     uint32_t rpc_threads;
     uint32_t rpc_body_bytes_max;
     uint32_t rpc_rate_per_key;    /* transactions per second per client key; 0: unlimited */
     uint32_t rpc_wait_ms_max;     /* longest long-poll a client may ask for */
+    uint32_t rpc_connections;     /* connections served at once */
     /* [batch] */
     uint32_t batch_bytes_max;
     uint32_t batch_delay_ms;
+    bool verify_peer_txs; /* re-verify every sender signature of other validators' batches */
     /* [mempool] */
     uint32_t mempool_txs_max;
     /* [storage] */
@@ -72,5 +82,12 @@ size_t node_config_render(const struct node_config *cfg, char *buf, size_t cap);
 
 /* Parses "host:port" (numeric IPv4). SQ_EINVAL otherwise. */
 int node_addr_parse(struct node_addr *addr, const char *text);
+
+/* Parses "ID=HOST:PORT, ID=HOST:PORT, ..." (the [network] peer_rpc list; empty is fine) into
+ * cfg->peer_rpc. SQ_EINVAL for a malformed entry, a duplicate id or more than SQ_MEMBERS_MAX. */
+int node_peer_rpc_parse(struct node_config *cfg, const char *text);
+
+/* The API address of validator `id` from cfg->peer_rpc, or NULL. */
+const struct node_addr *node_config_peer_rpc(const struct node_config *cfg, uint32_t id);
 
 #endif

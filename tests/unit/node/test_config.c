@@ -66,6 +66,11 @@ static void test_bad_input_names_line_and_reason(void **state)
     expect_error("[batch]\nbytes_max = 999999999\n", "from 1024 to");
     expect_error("[network]\nheartbeat_ms = 100\nfailure_timeout_ms = 150\n", "at least twice");
     expect_error("this is not ini\n", "config.ini:1");
+    expect_error("[network]\npeer_rpc = 2=127.0.0.1\n", "network.peer_rpc");
+    expect_error("[network]\npeer_rpc = 2=127.0.0.1:1, 2=127.0.0.1:2\n", "distinct ids");
+    expect_error("[network]\npeer_rpc = x=127.0.0.1:1\n", "network.peer_rpc");
+    expect_error("[batch]\nverify_peer_txs = yes\n", "true or false");
+    expect_error("[rpc]\nconnections = 1\n", "rpc.connections");
 }
 
 static void test_render_parses_back_to_the_same_config(void **state)
@@ -76,6 +81,9 @@ static void test_render_parses_back_to_the_same_config(void **state)
     a.rpc_rate_per_key = 500;
     a.transport = NODE_TRANSPORT_VERBS;
     snprintf(a.passphrase_file, sizeof(a.passphrase_file), "/home/v3/pass");
+    a.verify_peer_txs = true;
+    a.rpc_connections = 77;
+    assert_int_equal(node_peer_rpc_parse(&a, "1=127.0.0.1:8501, 2=10.0.0.2:8502"), SQ_OK);
     char text[8192];
     size_t n = node_config_render(&a, text, sizeof(text));
     assert_true(n < sizeof(text));
@@ -85,12 +93,31 @@ static void test_render_parses_back_to_the_same_config(void **state)
     assert_memory_equal(&a, &b, sizeof(a));
 }
 
+static void test_peer_rpc(void **state)
+{
+    (void)state;
+    struct node_config c;
+    node_config_defaults(&c, 1, "/h");
+    char err[256] = "";
+    assert_int_equal(node_config_parse(&c, "[network]\npeer_rpc = 2=127.0.0.1:8502,3=127.0.0.1:8503\n",
+                                       "config.ini", err, sizeof(err)),
+                     SQ_OK);
+    assert_int_equal(c.peer_rpc_count, 2);
+    const struct node_addr *a = node_config_peer_rpc(&c, 3);
+    assert_non_null(a);
+    assert_int_equal(a->port, 8503);
+    assert_null(node_config_peer_rpc(&c, 1));
+    assert_int_equal(node_peer_rpc_parse(&c, ""), SQ_OK);
+    assert_int_equal(c.peer_rpc_count, 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_defaults_and_overrides),
         cmocka_unit_test(test_bad_input_names_line_and_reason),
         cmocka_unit_test(test_render_parses_back_to_the_same_config),
+        cmocka_unit_test(test_peer_rpc),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

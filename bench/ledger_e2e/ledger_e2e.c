@@ -1,0 +1,488 @@
+/* ledger_e2e: end-to-end throughput and latency of a 3-validator Squall network on this machine.
+ *
+ * Makes a testnet with many funded accounts in a temporary folder, starts the validators
+ * (squalld, real processes on 127.0.0.1), pre-signs transfers, and sends them through POST
+ * /v1/txs: open-loop at --rate transactions per second (requests of about 20 ms of transactions,
+ * sent on schedule; "sender_lag_max_ms" says how far the senders ever fell behind it), or
+ * closed-loop at saturation (--rate 0: each sender keeps one request in flight). Latency runs from
+ * the moment a transaction's request is sent. Each validator gets the transactions of its own accounts, in nonce order, from two
+ * sender threads with disjoint accounts. A tracker polls validator 1 for its final height and reads the new final blocks,
+ * matching their transaction ids: a transaction's latency is submit -> seen final. Prints one JSON
+ * line:
+ *
+ *   {"bench":"ledger_e2e","mode":"open","rate":10000,"seconds":30,"final_tps":...,
+ *    "p50_ms":...,"p99_ms":...,"p999_ms":...,...}
+ *
+ *   ledger_e2e [--rate R] [--seconds S] [--warmup W] [--accounts A] [--batch B] [--squalld PATH]
+ */
+#include <getopt.h>
+#include <jansson.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "base/err.h"
+#include "nodetest.h"
+#include "rpc/rpc.h"
+
+#define V 3
+#define SPV 2       /* sender threads per validator (disjoint accounts) */
+#define S (V * SPV) /* sender threads */
+
+struct opts {
+    double rate;
+    double seconds;
+    double warmup;
+    uint32_t accounts;
+    uint32_t batch;
+    const char *squalld;
+    const char *config_extra;
+};
+
+struct txrec {
+    uint8_t id[32];
+    uint32_t off;  /* into the byte arena */
+    uint16_t size;
+    uint8_t state; /* 0 unsent, 1 sent, 2 accepted, 3 rejected, 4 final ok, 5 final failed */
+    double sent;   /* scheduled (open loop) or actual (closed loop) send time */
+    double final;
+};
+
+static struct opts o_ = {.rate = 10000, .seconds = 30, .warmup = 5, .accounts = 3000,
+                         .batch = 0, .squalld = SQUALLD};
+static struct nt_net net_;
+static struct txrec *txs_;
+static uint8_t *arena_;
+static size_t tx_count_;
+static struct sqc_keypair *keys_;
+static double t0_;
+static volatile int stop_send_;
+static volatile int stop_track_;
+/* txs of sender thread k: account a goes to validator a % V through sender (a % S), so each
+ * account's transactions leave in nonce order from one thread to one validator */
+static size_t *order_[S];
+static size_t order_count_[S];
+static double lag_max_[S];
+
+/* id -> tx index (open addressing) */
+static size_t *table_;
+static size_t table_mask_;
+
+static void table_put(size_t idx)
+{
+    size_t h = ((size_t)txs_[idx].id[0] | (size_t)txs_[idx].id[1] << 8 |
+                (size_t)txs_[idx].id[2] << 16 | (size_t)txs_[idx].id[3] << 24 |
+                (size_t)txs_[idx].id[4] << 32) &
+               table_mask_;
+    while (table_[h] != SIZE_MAX) {
+        h = (h + 1) & table_mask_;
+    }
+    table_[h] = idx;
+}
+
+static size_t table_get(const uint8_t id[32])
+{
+    size_t h = ((size_t)id[0] | (size_t)id[1] << 8 | (size_t)id[2] << 16 | (size_t)id[3] << 24 |
+                (size_t)id[4] << 32) &
+               table_mask_;
+    while (table_[h] != SIZE_MAX) {
+        if (memcmp(txs_[table_[h]].id, id, 32) == 0) {
+            return table_[h];
+        }
+        h = (h + 1) & table_mask_;
+    }
+    return SIZE_MAX;
+}
+
+/* ---- pre-signing ---- */
+
+struct sign_arg {
+    size_t from, to;
+};
+
+static void *sign_main(void *arg)
+{
+    struct sign_arg *a = arg;
+    for (size_t i = a->from; i < a->to; i++) {
+        uint32_t acct = (uint32_t)(i % o_.accounts);
+        uint64_t nonce = i / o_.accounts + 1;
+        uint32_t to = (acct + 1) % o_.accounts;
+        uint8_t *p = arena_ + (size_t)i * 256;
+        size_t size = nt_transfer(&net_, p, &keys_[acct], keys_[to].pk, 1, nonce, 1u << 30);
+        if (size == 0 || size > 256) {
+            fprintf(stderr, "ledger_e2e: cannot sign\n");
+            exit(1);
+        }
+        txs_[i].off = (uint32_t)(i * 256);
+        txs_[i].size = (uint16_t)size;
+        ldg_tx_id(p, size, txs_[i].id);
+    }
+    return NULL;
+}
+
+/* ---- senders ---- */
+
+static void *send_main(void *arg)
+{
+    uint32_t sk = (uint32_t)(uintptr_t)arg;
+    uint32_t v = sk % V;
+    struct rpc_client *cli;
+    rpc_client_create(&cli, net_.url[v], 30000);
+    size_t n = order_count_[sk];
+    size_t pos = 0;
+    double per_tx = o_.rate > 0 ? (double)S / o_.rate : 0; /* this sender's share */
+    uint32_t k = 0;
+    while (!stop_send_ && pos < n) {
+        size_t count = n - pos < o_.batch ? n - pos : o_.batch;
+        if (o_.rate > 0) {
+            /* open loop: wait for the batch's scheduled time (its last transaction's) */
+            double due = t0_ + (double)(pos + count) * per_tx;
+            double now = nt_now();
+            if (due > now) {
+                nt_pause_ms((unsigned)((due - now) * 1000) + 1);
+                continue;
+            }
+            if (now - due > lag_max_[sk]) {
+                lag_max_[sk] = now - due;
+            }
+        }
+        /* Latency runs from the moment the request leaves (the client's own batching is not
+         * the ledger's latency); lag_max reports how far the senders fell behind schedule. */
+        double when = nt_now();
+        json_t *arr = json_array();
+        for (size_t i = 0; i < count; i++) {
+            struct txrec *t = &txs_[order_[sk][pos + i]];
+            json_array_append_new(arr, nt_hex(arena_ + t->off, t->size));
+            t->sent = when;
+            t->state = 1;
+        }
+        json_t *body = json_object();
+        json_object_set_new(body, "txs", arr);
+        long status = 0;
+        json_t *r = NULL;
+        char err[256];
+        int rc = rpc_client_post(cli, "/v1/txs", body, &status, &r, err, sizeof(err));
+        json_decref(body);
+        if (rc == SQ_OK && status == 200) {
+            json_t *res = json_object_get(r, "results");
+            for (size_t i = 0; i < count && i < json_array_size(res); i++) {
+                struct txrec *t = &txs_[order_[sk][pos + i]];
+                json_t *e = json_array_get(res, i);
+                if (json_is_string(json_object_get(e, "state"))) {
+                    __atomic_store_n(&t->state, 2, __ATOMIC_RELEASE);
+                } else {
+                    __atomic_store_n(&t->state, 3, __ATOMIC_RELEASE);
+                    if (k++ < 5) {
+                        fprintf(stderr, "ledger_e2e: rejected: %s\n",
+                                json_string_value(json_object_get(json_object_get(e, "error"),
+                                                                  "message")));
+                    }
+                }
+            }
+            pos += count;
+        } else {
+            if (k++ < 5) {
+                fprintf(stderr, "ledger_e2e: validator %u: status %ld %s\n", v + 1, status,
+                        rc == SQ_OK ? "" : err);
+            }
+            nt_pause_ms(5); /* 429/503: retry the same batch */
+        }
+        json_decref(r);
+    }
+    rpc_client_destroy(cli);
+    return NULL;
+}
+
+/* ---- the tracker ---- */
+
+
+static void *track_main(void *arg)
+{
+    (void)arg;
+    struct rpc_client *cli;
+    rpc_client_create(&cli, net_.url[0], 30000);
+    uint64_t seen = 0;
+    nt_heights(&net_, 0, NULL, NULL, &seen);
+    char err[256], path[128];
+    while (!stop_track_) {
+        long status = 0;
+        json_t *r = NULL;
+        uint64_t fin = seen;
+        if (rpc_client_get(cli, "/v1/status", &status, &r, err, sizeof(err)) == SQ_OK &&
+            status == 200) {
+            fin = (uint64_t)json_integer_value(
+                json_object_get(json_object_get(r, "heights"), "final"));
+        }
+        json_decref(r);
+        if (fin <= seen) {
+            nt_pause_ms(2);
+            continue;
+        }
+        double now = nt_now();
+        while (seen < fin && !stop_track_) {
+            snprintf(path, sizeof(path), "/v1/blocks?from=%llu&to=%llu",
+                     (unsigned long long)seen + 1, (unsigned long long)fin);
+            if (rpc_client_get(cli, path, &status, &r, err, sizeof(err)) != SQ_OK ||
+                status != 200) {
+                json_decref(r);
+                break;
+            }
+            json_t *blocks = json_object_get(r, "blocks");
+            size_t bi;
+            json_t *b;
+            json_array_foreach(blocks, bi, b) {
+                json_t *list = json_object_get(b, "txs");
+                size_t ti;
+                json_t *t;
+                json_array_foreach(list, ti, t) {
+                    uint8_t id[32];
+                    size_t sz;
+                    const char *hex = json_string_value(json_object_get(t, "id"));
+                    if (hex == NULL || sqc_hex_decode(id, 32, hex, 64, &sz) != SQ_OK) {
+                        continue;
+                    }
+                    size_t idx = table_get(id);
+                    if (idx == SIZE_MAX) {
+                        continue;
+                    }
+                    bool ok = strcmp(json_string_value(json_object_get(t, "result")), "ok") == 0;
+                    txs_[idx].final = now;
+                    __atomic_store_n(&txs_[idx].state, ok ? 4 : 5, __ATOMIC_RELEASE);
+                }
+                seen = (uint64_t)json_integer_value(json_object_get(b, "height"));
+            }
+            json_decref(r);
+        }
+    }
+    rpc_client_destroy(cli);
+    return NULL;
+}
+
+static int cmp_d(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+    return x < y ? -1 : x > y;
+}
+
+static double loadavg1(void)
+{
+    double l = -1;
+    FILE *f = fopen("/proc/loadavg", "r");
+    if (f != NULL) {
+        if (fscanf(f, "%lf", &l) != 1) {
+            l = -1;
+        }
+        fclose(f);
+    }
+    return l;
+}
+
+int main(int argc, char **argv)
+{
+    static const struct option opts[] = {
+        {"rate", required_argument, NULL, 'r'},      {"seconds", required_argument, NULL, 's'},
+        {"warmup", required_argument, NULL, 'w'},    {"accounts", required_argument, NULL, 'a'},
+        {"batch", required_argument, NULL, 'b'},     {"squalld", required_argument, NULL, 'x'},
+        {"config", required_argument, NULL, 'c'},    {"help", no_argument, NULL, 'h'},
+        {NULL, 0, NULL, 0},
+    };
+    int c;
+    while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+        switch (c) {
+        case 'r':
+            o_.rate = atof(optarg);
+            break;
+        case 's':
+            o_.seconds = atof(optarg);
+            break;
+        case 'w':
+            o_.warmup = atof(optarg);
+            break;
+        case 'a':
+            o_.accounts = (uint32_t)atoi(optarg);
+            break;
+        case 'b':
+            o_.batch = (uint32_t)atoi(optarg);
+            break;
+        case 'x':
+            o_.squalld = optarg;
+            break;
+        case 'c':
+            o_.config_extra = optarg;
+            break;
+        default:
+            fprintf(stderr, "usage: ledger_e2e [--rate TX/S (0: closed loop)] [--seconds S] "
+                            "[--warmup S] [--accounts A] [--batch B] [--squalld PATH] "
+                            "[--config INI-TEXT]\n");
+            return c == 'h' ? 0 : 2;
+        }
+    }
+    if (o_.batch == 0) {
+        /* Open loop: about 20 ms of one sender's share per request (HTTP per request is the
+         * client's cost; latency is counted from the send); closed loop: large requests. */
+        double b = o_.rate > 0 ? o_.rate / S * 0.02 : 500;
+        o_.batch = b < 1 ? 1 : b > 1000 ? 1000 : (uint32_t)b;
+    }
+    if (o_.accounts < S || o_.seconds <= 0) {
+        fprintf(stderr, "ledger_e2e: bad options\n");
+        return 2;
+    }
+    signal(SIGPIPE, SIG_IGN);
+    if (sqc_init() != SQ_OK) {
+        return 1;
+    }
+    double total_s = o_.seconds + o_.warmup;
+    double cap_rate = o_.rate > 0 ? o_.rate : 30000;
+    tx_count_ = (size_t)(cap_rate * total_s * 1.05);
+    tx_count_ -= tx_count_ % o_.accounts;
+    if (tx_count_ < o_.accounts) {
+        tx_count_ = o_.accounts;
+    }
+    keys_ = calloc(o_.accounts, sizeof(*keys_));
+    struct ldg_balance *bal = calloc(o_.accounts, sizeof(*bal));
+    txs_ = calloc(tx_count_, sizeof(*txs_));
+    arena_ = malloc(tx_count_ * 256);
+    size_t tsize = 16;
+    while (tsize < tx_count_ * 2) {
+        tsize <<= 1;
+    }
+    table_ = malloc(tsize * sizeof(*table_));
+    table_mask_ = tsize - 1;
+    if (keys_ == NULL || bal == NULL || txs_ == NULL || arena_ == NULL || table_ == NULL) {
+        fprintf(stderr, "ledger_e2e: out of memory\n");
+        return 1;
+    }
+    memset(table_, 0xff, tsize * sizeof(*table_));
+    for (uint32_t i = 0; i < o_.accounts; i++) {
+        uint8_t seed[32] = {0};
+        seed[0] = (uint8_t)i;
+        seed[1] = (uint8_t)(i >> 8);
+        seed[2] = (uint8_t)(i >> 16);
+        seed[3] = 0xbe;
+        sqc_keypair_from_seed(&keys_[i], seed);
+        memcpy(bal[i].pk, keys_[i].pk, 32);
+        bal[i].amount = 1000000000;
+    }
+    char extra[512];
+    snprintf(extra, sizeof(extra), "[node]\nlog_level = warn\n[mempool]\ntxs_max = 200000\n%s\n",
+             o_.config_extra ? o_.config_extra : "");
+    if (nt_make(&net_, o_.squalld, V, 0, 0, bal, o_.accounts, extra) != 0) {
+        return 1;
+    }
+    double ts = nt_now();
+    pthread_t sg[2];
+    struct sign_arg sa[2] = {{0, tx_count_ / 2}, {tx_count_ / 2, tx_count_}};
+    for (int i = 0; i < 2; i++) {
+        pthread_create(&sg[i], NULL, sign_main, &sa[i]);
+    }
+    for (int i = 0; i < 2; i++) {
+        pthread_join(sg[i], NULL);
+    }
+    fprintf(stderr, "ledger_e2e: signed %zu transfers from %u accounts in %.1f s\n", tx_count_,
+            o_.accounts, nt_now() - ts);
+    for (size_t i = 0; i < tx_count_; i++) {
+        table_put(i);
+    }
+    for (uint32_t k = 0; k < S; k++) {
+        order_[k] = malloc(tx_count_ * sizeof(size_t));
+    }
+    for (size_t i = 0; i < tx_count_; i++) {
+        uint32_t k = (uint32_t)((i % o_.accounts) % S);
+        order_[k][order_count_[k]++] = i;
+    }
+    for (uint32_t v = 0; v < V; v++) {
+        if (nt_start(&net_, v) != 0) {
+            return 1;
+        }
+    }
+    for (uint32_t v = 0; v < V; v++) {
+        if (!nt_wait_ready(&net_, v, 60)) {
+            fprintf(stderr, "ledger_e2e: validator %u not ready (logs in %s)\n", v + 1, net_.dir);
+            nt_destroy(&net_, true);
+            return 1;
+        }
+    }
+    double load_before = loadavg1();
+    t0_ = nt_now();
+    pthread_t snd[S], trk;
+    pthread_create(&trk, NULL, track_main, NULL);
+    for (uint32_t k = 0; k < S; k++) {
+        pthread_create(&snd[k], NULL, send_main, (void *)(uintptr_t)k);
+    }
+    double end = t0_ + total_s;
+    while (nt_now() < end) {
+        nt_pause_ms(100);
+    }
+    /* Stop the senders, then give the tracker a bounded moment for the window's last blocks. */
+    stop_send_ = 1;
+    for (uint32_t k = 0; k < S; k++) {
+        pthread_join(snd[k], NULL);
+    }
+    double drain = nt_now() + 3;
+    while (nt_now() < drain) {
+        nt_pause_ms(100);
+    }
+    stop_track_ = 1;
+    pthread_join(trk, NULL);
+    double load_after = loadavg1();
+    double lag = 0;
+    for (uint32_t k = 0; k < S; k++) {
+        lag = lag_max_[k] > lag ? lag_max_[k] : lag;
+    }
+    /* Measure over [t0 + warmup, t0 + total): final transactions per second by final time, and
+     * latency of those sent in the window. */
+    double w0 = t0_ + o_.warmup, w1 = t0_ + total_s;
+    size_t final_in = 0, sent_in = 0, accepted = 0, rejected = 0, failed = 0, lat_n = 0;
+    double *lat = malloc(tx_count_ * sizeof(double));
+    for (size_t i = 0; i < tx_count_; i++) {
+        struct txrec *t = &txs_[i];
+        if (t->state == 0) {
+            continue;
+        }
+        bool in = t->sent >= w0 && t->sent < w1;
+        sent_in += in;
+        accepted += t->state >= 2 && t->state != 3;
+        rejected += t->state == 3;
+        failed += t->state == 5;
+        if (t->state == 4 && t->final >= w0 && t->final < w1) {
+            final_in++;
+        }
+        if (in && t->state == 4) {
+            lat[lat_n++] = (t->final - t->sent) * 1000.0;
+        }
+    }
+    qsort(lat, lat_n, sizeof(double), cmp_d);
+    double p50 = lat_n ? lat[lat_n / 2] : -1;
+    double p99 = lat_n ? lat[(size_t)((double)lat_n * 0.99)] : -1;
+    double p999 = lat_n ? lat[(size_t)((double)lat_n * 0.999)] : -1;
+    uint64_t heights[3] = {0};
+    nt_heights(&net_, 0, &heights[0], &heights[1], &heights[2]);
+    printf("{\"bench\":\"ledger_e2e\",\"mode\":\"%s\",\"rate\":%.0f,\"validators\":%d,"
+           "\"seconds\":%.0f,\"warmup\":%.0f,\"accounts\":%u,\"batch\":%u,\"final_tps\":%.0f,"
+           "\"sent_in_window\":%zu,\"accepted\":%zu,\"rejected\":%zu,\"failed\":%zu,"
+           "\"latency_samples\":%zu,\"p50_ms\":%.1f,\"p99_ms\":%.1f,\"p999_ms\":%.1f,"
+           "\"final_height\":%llu,\"sender_lag_max_ms\":%.1f,\"loadavg_before\":%.2f,"
+           "\"loadavg_after\":%.2f}\n",
+           o_.rate > 0 ? "open" : "closed", o_.rate, V, o_.seconds, o_.warmup, o_.accounts,
+           o_.batch, (double)final_in / o_.seconds, sent_in, accepted, rejected, failed, lat_n,
+           p50, p99, p999, (unsigned long long)heights[2], lag * 1000, load_before, load_after);
+    fflush(stdout);
+    /* Where the time goes, by stage, as validator 1 measured it (from admission). */
+    char *text = NULL;
+    long st = 0;
+    if (nt_get_raw(&net_, 0, "/metrics", &st, &text) == 0) {
+        for (char *line = strtok(text, "\n"); line != NULL; line = strtok(NULL, "\n")) {
+            if (strstr(line, "latency_seconds_sum") || strstr(line, "latency_seconds_count") ||
+                strstr(line, "commits_total") || strstr(line, "blocks_total") ||
+                strstr(line, "batches_sent")) {
+                fprintf(stderr, "ledger_e2e: v1 %s\n", line);
+            }
+        }
+        free(text);
+    }
+    nt_destroy(&net_, false);
+    free(lat);
+    return 0;
+}

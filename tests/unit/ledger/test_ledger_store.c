@@ -1,0 +1,400 @@
+/* The LMDB store: group commit (split across threads), reopen, map growth, a full map or disk as a
+ * clear fatal error, open errors. */
+#include <pthread.h>
+#include <setjmp.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "base/err.h"
+#include "ldg_test.h"
+
+struct fx {
+    struct ldg_genesis *g;
+    struct ldg_store *s;
+    char *dir;
+    unsigned nonce[T_CLIENTS];
+};
+
+static struct fx *fx_open(const struct ldg_store_opts *opts)
+{
+    struct fx *f = calloc(1, sizeof(*f));
+    f->g = t_genesis_n(false, T_VALIDATORS, T_CLIENTS, 1000000);
+    f->dir = t_mkdtemp();
+    T_OK(ldg_store_open(f->dir, f->g, opts, &f->s));
+    return f;
+}
+
+static void fx_close(struct fx *f)
+{
+    ldg_store_close(f->s);
+    t_rmdir(f->dir);
+    ldg_genesis_free(f->g);
+    free(f);
+}
+
+/* A block of `count` transfers (one per client, round robin). Returns the apply code. */
+static int block(struct fx *f, unsigned count)
+{
+    uint8_t(*buf)[SQ_TX_BYTES_MAX] = malloc((size_t)count * SQ_TX_BYTES_MAX);
+    struct ldg_bytes *txs = malloc(count * sizeof(*txs));
+    unsigned used[T_CLIENTS] = {0};
+    for (unsigned i = 0; i < count; i++) {
+        unsigned c = i % T_CLIENTS;
+        used[c]++;
+        txs[i].size =
+            t_transfer(buf[i], t_key("client", c), t_key("client", (c + 1) % T_CLIENTS)->pk, 1,
+                       f->nonce[c] + used[c], UINT64_MAX);
+        txs[i].data = buf[i];
+    }
+    size_t size;
+    static uint64_t seq;
+    uint8_t *batch = t_batch(1, ++seq, txs, count, &size);
+    struct ldg_block_info info;
+    int rc = ldg_batch_apply(f->s, 0, batch, size, NULL, &info);
+    if (rc == SQ_OK) {
+        assert_int_equal(info.ok_count, count);
+        for (unsigned c = 0; c < T_CLIENTS; c++) {
+            f->nonce[c] += used[c];
+        }
+    }
+    free(batch);
+    free(txs);
+    free(buf);
+    return rc;
+}
+
+static void test_group_commit_split(void **state)
+{
+    (void)state;
+    struct fx *f = fx_open(NULL);
+    assert_int_equal(ldg_store_persisted_height(f->s), 0);
+    for (int i = 0; i < 3; i++) {
+        T_OK(block(f, 4));
+    }
+    struct ldg_commit *c;
+    T_OK(ldg_commit_begin(f->s, &c));
+    struct ldg_commit *c2;
+    assert_int_equal(ldg_commit_begin(f->s, &c2), SQ_ESTATE);
+    /* The apply thread goes on while the group is being written. */
+    T_OK(block(f, 4));
+    T_OK(ldg_commit_write(f->s, c));
+    assert_int_equal(ldg_store_persisted_height(f->s), 0); /* published at end */
+    ldg_commit_end(f->s, c);
+    assert_int_equal(ldg_store_persisted_height(f->s), 3);
+    assert_int_equal(ldg_store_height(f->s), 4);
+    /* Committed reads see block 3, not 4. */
+    struct ldg_header hdr;
+    T_OK(ldg_header_get(f->s, 3, &hdr, NULL));
+    assert_int_equal(ldg_header_get(f->s, 4, &hdr, NULL), SQ_ENOTFOUND);
+    struct ldg_account a;
+    T_OK(ldg_account_get(f->s, t_key("client", 0)->pk, &a));
+    assert_int_equal(a.nonce, 3 * 1);
+    T_OK(ldg_account_get_pending(f->s, t_key("client", 0)->pk, &a));
+    assert_int_equal(a.nonce, 4);
+    uint64_t h;
+    T_OK(ldg_commit(f->s, &h));
+    assert_int_equal(h, 4);
+    /* Nothing to commit is fine. */
+    assert_int_equal(ldg_commit_begin(f->s, &c), SQ_EAGAIN);
+    T_OK(ldg_commit(f->s, &h));
+    /* Pending blocks are dropped by a close; the durable ones come back. */
+    T_OK(block(f, 4));
+    assert_int_equal(ldg_store_height(f->s), 5);
+    ldg_store_close(f->s);
+    T_OK(ldg_store_open(f->dir, f->g, NULL, &f->s));
+    assert_int_equal(ldg_store_height(f->s), 4);
+    assert_int_equal(ldg_store_persisted_height(f->s), 4);
+    f->nonce[0] = 4; /* the dropped block's nonces are free again */
+    for (unsigned k = 1; k < T_CLIENTS; k++) {
+        f->nonce[k] = k < 4 ? 4 : 0;
+    }
+    T_OK(ldg_account_get_pending(f->s, t_key("client", 5)->pk, &a));
+    assert_int_equal(a.nonce, 0);
+    struct ldg_audit_report rep;
+    T_OK(ldg_audit_run(f->s, NULL, NULL, NULL, &rep));
+    fx_close(f);
+}
+
+/* A persistence thread commits groups while the apply thread applies. */
+struct persister {
+    struct ldg_store *s;
+    pthread_mutex_t lock;
+    pthread_cond_t cv;
+    struct ldg_commit *todo;
+    bool done_flag;
+    bool stop;
+    int rc;
+};
+
+static void *persist_main(void *arg)
+{
+    struct persister *p = arg;
+    pthread_mutex_lock(&p->lock);
+    for (;;) {
+        while (p->todo == NULL && !p->stop) {
+            pthread_cond_wait(&p->cv, &p->lock);
+        }
+        if (p->todo == NULL) {
+            break;
+        }
+        struct ldg_commit *c = p->todo;
+        pthread_mutex_unlock(&p->lock);
+        int rc = ldg_commit_write(p->s, c);
+        pthread_mutex_lock(&p->lock);
+        p->rc = rc != SQ_OK ? rc : p->rc;
+        p->todo = NULL;
+        p->done_flag = true;
+        pthread_cond_broadcast(&p->cv);
+    }
+    pthread_mutex_unlock(&p->lock);
+    return NULL;
+}
+
+static void test_persistence_thread(void **state)
+{
+    (void)state;
+    struct fx *f = fx_open(NULL);
+    struct persister p = {.s = f->s};
+    pthread_mutex_init(&p.lock, NULL);
+    pthread_cond_init(&p.cv, NULL);
+    pthread_t tid;
+    assert_int_equal(pthread_create(&tid, NULL, persist_main, &p), 0);
+    struct ldg_commit *out = NULL;
+    for (int i = 0; i < 60; i++) {
+        T_OK(block(f, 8));
+        pthread_mutex_lock(&p.lock);
+        bool finished = p.done_flag;
+        p.done_flag = false;
+        pthread_mutex_unlock(&p.lock);
+        if (finished) {
+            ldg_commit_end(f->s, out);
+            out = NULL;
+        }
+        if (out == NULL) {
+            T_OK(ldg_commit_begin(f->s, &out));
+            pthread_mutex_lock(&p.lock);
+            p.todo = out;
+            pthread_cond_broadcast(&p.cv);
+            pthread_mutex_unlock(&p.lock);
+        }
+        /* Readers on this thread meanwhile. */
+        uint64_t ph = ldg_store_persisted_height(f->s);
+        struct ldg_header hdr;
+        T_OK(ldg_header_get(f->s, ph, &hdr, NULL));
+    }
+    pthread_mutex_lock(&p.lock);
+    while (out != NULL && !p.done_flag) {
+        pthread_cond_wait(&p.cv, &p.lock);
+    }
+    p.stop = true;
+    pthread_cond_broadcast(&p.cv);
+    pthread_mutex_unlock(&p.lock);
+    pthread_join(tid, NULL);
+    if (out != NULL) {
+        ldg_commit_end(f->s, out);
+    }
+    T_OK(p.rc);
+    T_OK(ldg_commit(f->s, NULL));
+    assert_int_equal(ldg_store_persisted_height(f->s), 60);
+    struct ldg_audit_report rep;
+    T_OK(ldg_audit_run(f->s, NULL, NULL, NULL, &rep));
+    assert_int_equal(rep.txs, 60 * 8);
+    pthread_cond_destroy(&p.cv);
+    pthread_mutex_destroy(&p.lock);
+    fx_close(f);
+}
+
+/* A read-only store in another process, opened before the writer grows the map: its next read
+ * transaction adopts the new size (MDB_MAP_RESIZED) and it audits the grown store. */
+static pid_t reader_start(const char *dir, struct ldg_genesis *g, int *to_child, int *from_child)
+{
+    int down[2];
+    int up[2];
+    assert_int_equal(pipe(down), 0);
+    assert_int_equal(pipe(up), 0);
+    pid_t pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        close(down[1]);
+        close(up[0]);
+        struct ldg_store *s;
+        struct ldg_store_opts ro = {.read_only = true};
+        uint8_t b = 0;
+        if (ldg_store_open(dir, g, &ro, &s) != SQ_OK) {
+            _exit(10);
+        }
+        uint64_t before = ldg_store_map_size(s);
+        if (write(up[1], &b, 1) != 1 || read(down[0], &b, 1) != 1) {
+            _exit(11);
+        }
+        struct ldg_audit_report rep;
+        int rc = ldg_audit_run(s, NULL, NULL, NULL, &rep);
+        uint64_t after = ldg_store_map_size(s);
+        ldg_store_close(s);
+        _exit(rc != SQ_OK ? 12 : after <= before ? 13 : rep.tip < 30 ? 14 : 0);
+    }
+    close(down[0]);
+    close(up[1]);
+    uint8_t b;
+    assert_int_equal(read(up[0], &b, 1), 1); /* the reader is open */
+    *to_child = down[1];
+    *from_child = up[0];
+    return pid;
+}
+
+static void test_map_grows(void **state)
+{
+    (void)state;
+    struct ldg_store_opts opts = {.map_size_initial = 256 * 1024};
+    struct fx *f = fx_open(&opts);
+    int to_child;
+    int from_child;
+    pid_t reader = reader_start(f->dir, f->g, &to_child, &from_child);
+    uint64_t first = ldg_store_map_size(f->s);
+    /* About 1.5 MB of blocks, committed a few at a time. */
+    for (int i = 0; i < 30; i++) {
+        T_OK(block(f, 64));
+        if (i % 3 == 2) {
+            T_OK(ldg_commit(f->s, NULL));
+        }
+    }
+    T_OK(ldg_commit(f->s, NULL));
+    assert_true(ldg_store_map_size(f->s) >= 4 * first);
+    assert_false(ldg_store_is_failed(f->s));
+    uint8_t go = 1;
+    assert_int_equal(write(to_child, &go, 1), 1);
+    int status;
+    assert_int_equal(waitpid(reader, &status, 0), reader);
+    assert_true(WIFEXITED(status));
+    assert_int_equal(WEXITSTATUS(status), 0);
+    close(to_child);
+    close(from_child);
+    struct ldg_audit_report rep;
+    T_OK(ldg_audit_run(f->s, NULL, NULL, NULL, &rep));
+    assert_int_equal(rep.txs, 30 * 64);
+    /* Reopened with the small initial size, the store keeps its grown map. */
+    ldg_store_close(f->s);
+    T_OK(ldg_store_open(f->dir, f->g, &opts, &f->s));
+    assert_int_equal(ldg_store_height(f->s), 30);
+    fx_close(f);
+}
+
+static void test_map_limit_is_fatal(void **state)
+{
+    (void)state;
+    struct ldg_store_opts opts = {.map_size_initial = 256 * 1024, .map_size_max = 512 * 1024};
+    struct fx *f = fx_open(&opts);
+    int rc = SQ_OK;
+    for (int i = 0; i < 40 && rc == SQ_OK; i++) {
+        T_OK(block(f, 64));
+        rc = ldg_commit(f->s, NULL);
+    }
+    assert_int_equal(rc, SQ_ENOSPC);
+    assert_non_null(strstr(ldg_errmsg(), "limit"));
+    assert_true(ldg_store_is_failed(f->s));
+    /* A failed store refuses work: the node must stop. */
+    assert_int_equal(block(f, 1), SQ_ESTATE);
+    assert_int_equal(ldg_commit(f->s, NULL), SQ_ESTATE);
+    uint64_t durable = ldg_store_persisted_height(f->s);
+    ldg_store_close(f->s);
+    /* What was durable is intact. */
+    T_OK(ldg_store_open(f->dir, f->g, &opts, &f->s));
+    assert_int_equal(ldg_store_height(f->s), durable);
+    struct ldg_audit_report rep;
+    T_OK(ldg_audit_run(f->s, NULL, NULL, NULL, &rep));
+    fx_close(f);
+}
+
+static void test_full_disk(void **state)
+{
+    (void)state;
+    /* A child whose files may not grow past 1 MiB (RLIMIT_FSIZE) plays a full disk. */
+    char *dir = t_mkdtemp();
+    struct ldg_genesis *g = t_genesis_n(false, T_VALIDATORS, T_CLIENTS, 1000000);
+    int pipefd[2];
+    assert_int_equal(pipe(pipefd), 0);
+    pid_t pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        close(pipefd[0]);
+        signal(SIGXFSZ, SIG_IGN);
+        struct rlimit rl = {1024 * 1024, 1024 * 1024};
+        setrlimit(RLIMIT_FSIZE, &rl);
+        struct fx f = {.g = g, .dir = dir};
+        int rc = ldg_store_open(dir, g, NULL, &f.s);
+        for (int i = 0; i < 200 && rc == SQ_OK; i++) {
+            rc = block(&f, 64);
+            if (rc == SQ_OK) {
+                rc = ldg_commit(f.s, NULL);
+            }
+        }
+        char msg[600];
+        int n = snprintf(msg, sizeof(msg), "%d %d %s", rc, f.s != NULL && ldg_store_is_failed(f.s),
+                         ldg_errmsg());
+        ssize_t w = write(pipefd[1], msg, (size_t)n);
+        (void)w;
+        _exit(0);
+    }
+    close(pipefd[1]);
+    char msg[600] = {0};
+    ssize_t n = read(pipefd[0], msg, sizeof(msg) - 1);
+    close(pipefd[0]);
+    int status;
+    waitpid(pid, &status, 0);
+    assert_true(n > 0);
+    int rc = atoi(msg);
+    if (rc != SQ_ENOSPC) {
+        fail_msg("the child saw: %s", msg);
+    }
+    assert_non_null(strstr(msg, " 1 "));
+    assert_non_null(strstr(msg, "file size limit"));
+    /* The store is consistent afterwards: reopen and audit. */
+    struct ldg_store *s;
+    T_OK(ldg_store_open(dir, g, NULL, &s));
+    assert_true(ldg_store_height(s) > 0);
+    struct ldg_audit_report rep;
+    T_OK(ldg_audit_run(s, NULL, NULL, NULL, &rep));
+    ldg_store_close(s);
+    t_rmdir(dir);
+    ldg_genesis_free(g);
+}
+
+static void test_open_errors(void **state)
+{
+    (void)state;
+    struct ldg_genesis *g = t_genesis(false);
+    struct ldg_store *s;
+    assert_int_equal(ldg_store_open("/nonexistent/dir", g, NULL, &s), SQ_ENOTFOUND);
+    char *dir = t_mkdtemp();
+    struct ldg_store_opts ro = {.read_only = true};
+    assert_int_equal(ldg_store_open(dir, g, &ro, &s), SQ_ENOTFOUND); /* no data file */
+    T_OK(ldg_store_open(dir, g, NULL, &s));
+    ldg_store_close(s);
+    /* Another genesis. */
+    struct ldg_genesis *other = t_genesis(true);
+    assert_int_equal(ldg_store_open(dir, other, NULL, &s), SQ_EINVAL);
+    assert_non_null(strstr(ldg_errmsg(), "another genesis"));
+    ldg_genesis_free(other);
+    t_rmdir(dir);
+    ldg_genesis_free(g);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_group_commit_split), cmocka_unit_test(test_persistence_thread),
+        cmocka_unit_test(test_map_grows),          cmocka_unit_test(test_map_limit_is_fatal),
+        cmocka_unit_test(test_full_disk),          cmocka_unit_test(test_open_errors),
+    };
+    return cmocka_run_group_tests(tests, t_setup, NULL);
+}

@@ -199,7 +199,10 @@ static int conn_flush(struct conn *c)
         struct iovec iov[NET_TXQ_IOV_MAX];
         int n = net_txq_iov(&c->txq, iov, NET_TXQ_IOV_MAX);
         SQ_ASSERT(n > 0);
-        ssize_t w = writev(c->fd, iov, n);
+        /* sendmsg with MSG_NOSIGNAL, not writev: a peer that vanished must become EPIPE here,
+         * never a SIGPIPE that kills whatever process hosts the transport. */
+        struct msghdr mh = {.msg_iov = iov, .msg_iovlen = (size_t)n};
+        ssize_t w = sendmsg(c->fd, &mh, MSG_NOSIGNAL);
         if (w < 0) {
             if (errno == EINTR) {
                 continue;

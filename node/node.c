@@ -1277,12 +1277,13 @@ int node_create(struct node **out, const struct node_config *cfg, struct ldg_gen
         goto err_efd;
     }
     n->p_started = true;
+    /* The API serves requests the moment it starts, and they read the genesis: set it first. */
+    n->gen = genesis;
     rc = node_api_start(n, errbuf, errbuf_size);
     if (rc != SQ_OK) {
+        n->gen = NULL; /* ownership moves only on success */
         goto err_thread;
     }
-    /* Ownership moves only on success. */
-    n->gen = genesis;
     n->key = *key;
     memset(key, 0, sizeof(*key));
     metrics_heights(n);

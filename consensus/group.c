@@ -849,6 +849,14 @@ static void slot_write(struct grp_group *g, uint32_t slot, int64_t index, uint32
     sst_set_bytes(g->sst, g->c_slots, slot * g->slot_bytes, hdr, sizeof(hdr));
 }
 
+/* Bytes of my slot `slot` in use: its header and payload. */
+static size_t slot_used(const struct grp_group *g, uint32_t slot)
+{
+    uint8_t hdr[GRP_MSG_HDR_BYTES];
+    sst_get_bytes(g->sst, g->my_rank, g->c_slots, slot * g->slot_bytes, hdr, sizeof(hdr));
+    return GRP_MSG_HDR_BYTES + sq_le32_load(hdr + 12);
+}
+
 static int reserve(struct grp_group *g, size_t size, void **buf)
 {
     *buf = NULL;
@@ -1022,11 +1030,7 @@ static int send_pass(struct grp_group *g)
             size_t used_sum = 0, last_used = 0;
             while (run_end < g->slots_committed &&
                    (run_end == s || (uint32_t)(run_end % g->set.window) != 0)) {
-                uint32_t slot = (uint32_t)(run_end % g->set.window);
-                uint8_t hdr[GRP_MSG_HDR_BYTES];
-                sst_get_bytes(g->sst, g->my_rank, g->c_slots, slot * g->slot_bytes, hdr,
-                              sizeof(hdr));
-                last_used = GRP_MSG_HDR_BYTES + sq_le32_load(hdr + 12);
+                last_used = slot_used(g, (uint32_t)(run_end % g->set.window));
                 used_sum += last_used;
                 run_end++;
             }
@@ -1037,11 +1041,8 @@ static int send_pass(struct grp_group *g)
             } else {
                 for (int64_t t = s; t < run_end; t++) {
                     uint32_t slot = (uint32_t)(t % g->set.window);
-                    uint8_t hdr[GRP_MSG_HDR_BYTES];
-                    sst_get_bytes(g->sst, g->my_rank, g->c_slots, slot * g->slot_bytes, hdr,
-                                  sizeof(hdr));
-                    sst_range_push(g->sst, base + slot * g->slot_bytes,
-                                   GRP_MSG_HDR_BYTES + sq_le32_load(hdr + 12), g->shard_mask);
+                    sst_range_push(g->sst, base + slot * g->slot_bytes, slot_used(g, slot),
+                                   g->shard_mask);
                 }
             }
             g->stats.smc_slots_pushed += count;

@@ -80,6 +80,26 @@ struct grp_upcalls {
      * majority rule, §5.8: a minority never goes on alone). Nothing is delivered afterwards.
      * Optional. */
     void (*stopped)(void *ctx, int reason, const char *why);
+
+    /* ---- joins and state transfer (§5.9); all optional ---- */
+    /* At a member whose shard gained joiner `joiner_id`: it lacks versions [from_version,
+     * to_version] of the shard's log (every one of them is durable here: the view change waited
+     * for that, §5.5 step 5). Answer with grp_state_send() chunks, now or from later loop rounds,
+     * the last one flagged. Without this upcall the request is refused and the joiner asks another
+     * member. */
+    void (*state_request)(void *ctx, uint32_t joiner_id, int64_t from_version,
+                          int64_t to_version);
+    /* At a joiner: a chunk of state, in order, borrowed for the call; `last` ends the transfer.
+     * Make it durable and report it with grp_report_persisted(). The group delivers nothing of the
+     * new view before the last chunk was taken. If a source fails mid-transfer, the joiner asks
+     * another member from the first version it has not reported persisted, so chunks may repeat
+     * versions it already holds: skip those. */
+    void (*state_receive)(void *ctx, const uint8_t *data, size_t size, bool last);
+    /* At a joiner or a member restarted from its durable log: the group goes on from a log that
+     * ends at `keep_version`, and this member's log holds more (a total restart chose the longest
+     * log of a majority, §5.8; what lies beyond was never durable at every member). Drop every
+     * version above keep_version before returning. */
+    void (*truncate)(void *ctx, int64_t keep_version);
 };
 
 struct grp_config {
@@ -92,6 +112,19 @@ struct grp_config {
     int64_t version_base;            /* versions of this view start at version_base (>= 0) */
     uint64_t heartbeat_ns;           /* heartbeat period (0: 10 ms) */
     uint64_t failure_timeout_ns;     /* a member silent this long is suspected (0: 1 s) */
+
+    /* Joins (§5.9). `validators` is the validator set: every id that may ever be a member, with
+     * its key and address (copied; every member must be given the same set). NULL: joins are
+     * refused. */
+    const struct grp_member *validators;
+    uint32_t validator_count;
+    /* join: start outside the group (`view` must be NULL) and ask to be added. version_base is
+     * then the first version this member's durable log lacks (0 for an empty log). With
+     * `last_view` (this member's last logged view, or NULL) it may also take part in a total
+     * restart (§5.8) when no group answers. */
+    bool join;
+    const struct grp_view *last_view;
+    uint64_t join_retry_ns;          /* how often a joiner asks again (0: 200 ms) */
 };
 
 /* Builds this member's part of the group for the view: the layout, the SST (registered with the
@@ -138,6 +171,51 @@ void grp_peer_failed(struct grp_group *g, uint32_t id, int reason);
 /* Stops sending, receiving and delivering in this view (§5.4) and publishes `wedged`. */
 void grp_wedge(struct grp_group *g);
 bool grp_is_wedged(const struct grp_group *g);
+
+/* ---- joins, state transfer, graceful leave, total restart (§5.8, §5.9, §5.11) ----
+ *
+ * Membership messages (join requests, redirects, views shipped to joiners, state transfer) are
+ * two-sided sends on the transport's authenticated connections with an RDMC_IMM_OTHER immediate
+ * (grp_gms_imm()); the driver hands every such receive to grp_gms_recv().
+ *
+ * A joiner (config `join`) asks a member every join_retry_ns, one validator after the other; a
+ * member that is not the leader answers with a redirect, the leader proposes the join in the next
+ * batch of changes (§5.3). When the view that adds it is installed the leader ships it the view, its
+ * layout, the next version and the membership counters; the joiner builds its part of the view and
+ * asks a member of its shard that holds the whole log for the versions it lacks (upcalls
+ * state_request at that member and state_receive here). A member that is told, by its own
+ * authenticated connection, that a validator of the view asks to join again knows that the old
+ * incarnation is gone and suspects it (§1.5: it rejoins with fresh state).
+ *
+ * Total restart [design]: a joiner that has a last logged view and finds no running group (no
+ * member answers, only other restarting validators do) exchanges its last view and log length with
+ * them. The restart leader is the lowest id, among those heard from, of the newest last view any of
+ * them logged; once a majority of that view and a member of every shard are present it installs a
+ * view with the next id, of exactly those members, going on from the longest log among them
+ * (`truncate` at the others if their logs are longer, state transfer where shorter). */
+
+/* The immediate of membership messages. */
+uint32_t grp_gms_imm(void);
+
+/* Transport event: a membership message from validator `peer` (authenticated by the transport).
+ * Malformed or unexpected messages are logged and dropped. */
+void grp_gms_recv(struct grp_group *g, uint32_t peer, const uint8_t *data, size_t size);
+
+/* True while this member is a joiner that is not in a view yet. */
+bool grp_is_joining(const struct grp_group *g);
+
+/* State transfer, at the member that got state_request: sends one chunk (copied; at most
+ * grp_state_chunk_max() bytes) to joiner `joiner_id`; `last` ends the transfer. SQ_EAGAIN under
+ * back-pressure (try again next round), SQ_ETOOBIG, SQ_ENOTFOUND (no transfer to that joiner is
+ * open: it failed or asked another member), or the transport's error. */
+int grp_state_send(struct grp_group *g, uint32_t joiner_id, const void *data, size_t size,
+                   bool last);
+size_t grp_state_chunk_max(const struct grp_group *g);
+
+/* Graceful leave (§5.11): wedges, marks this member as leaving in the table (the others count it
+ * as departed, not failed, for the majority rule) and stops; the next view goes on without it.
+ * Own messages not yet delivered are dropped: leave once they are. */
+void grp_leave(struct grp_group *g);
 
 /* ---- persistence and signatures (§4.5, §6) ---- */
 

@@ -71,6 +71,21 @@ struct outbox_entry {
     bool resend;   /* the view ended before it was delivered: send again */
 };
 
+/* A restarting validator heard from (total restart, §5.8). */
+struct restart_peer {
+    uint32_t id;
+    uint64_t last_vid;
+    int64_t have;     /* last version of its durable log */
+    uint64_t seen_ns; /* when its last request arrived */
+    bool acked;       /* it acked my restart proposal */
+};
+
+/* A state transfer a joiner asked of this member (§5.9). */
+struct xfer {
+    uint32_t joiner;
+    uint64_t req_id;
+};
+
 enum term_state {
     TERM_NONE = 0,     /* normal operation (possibly wedged) */
     TERM_META_WEDGE,   /* the batch is committed: wait until every live member is wedged */
@@ -102,6 +117,38 @@ struct grp_group {
     uint64_t rdmc_fail_later; /* ranks whose RDMC groups must be failed at the next poll */
     struct grp_stats stats;
     char check_msg[256];
+
+    /* joins, state transfer, total restart (§5.8, §5.9) */
+    struct grp_member validators[SQ_MEMBERS_MAX];
+    uint32_t validator_count;
+    bool joining;             /* not in a view yet */
+    bool restart_mode;        /* joining with a last logged view, no running group seen */
+    bool have_last_view;
+    uint64_t my_last_vid;     /* the vid of this member's own last logged view, or UINT64_MAX */
+    struct grp_view last_view; /* joiner: the newest last view heard of (mine or a peer's) */
+    uint64_t join_retry_ns, join_next_at;
+    uint32_t join_contact;    /* next validator (index) a join request goes to */
+    uint32_t join_target;     /* the leader a redirect named, or UINT32_MAX */
+    int64_t join_have;        /* joiner: the last version of its durable log (-1: none) */
+    struct restart_peer rs[SQ_MEMBERS_MAX];
+    uint32_t rs_count;
+    uint32_t promised_to;     /* restart: the leader this member acked, or UINT32_MAX */
+    uint64_t promised_vid;
+    uint32_t join_pending[SQ_MEMBERS_MAX]; /* leader: joiners to propose */
+    uint32_t join_pending_count;
+    bool state_pending;       /* joiner: no delivery before the state transfer ends */
+    int64_t state_to;         /* the last version the transfer brings */
+    uint64_t state_req_id;
+    uint32_t state_source;    /* the member asked, or UINT32_MAX */
+    uint32_t state_full[SQ_MEMBERS_MAX]; /* ids that held the whole log when I joined */
+    uint32_t state_full_count;
+    uint32_t state_tries;
+    struct xfer xfers[SQ_MEMBERS_MAX]; /* source: transfers asked of me */
+    uint32_t xfer_count;
+    int64_t view_version_base; /* the first version of the current view */
+    int64_t view_carry;        /* num_installed at the current view's start */
+    bool leaving;
+
     uint8_t *scratch;      /* one SMC payload, copied out of the table for delivery */
     uint8_t *send_scratch; /* the open SMC reservation */
 
@@ -142,6 +189,8 @@ struct grp_group {
     bool wedged;
     bool failed[SQ_MEMBERS_MAX];
     uint32_t failed_count;
+    bool rip[SQ_MEMBERS_MAX]; /* failed members that left gracefully (§5.11) */
+    uint32_t rip_count;
     uint64_t hb_last_sent;
     bool hb_restart; /* the view is new: silence is measured from the next tick */
     uint64_t hb_seen[SQ_MEMBERS_MAX];
@@ -179,11 +228,35 @@ static uint64_t rank_bit(uint32_t rank)
     return UINT64_C(1) << rank;
 }
 
+static const struct grp_member *validator_find(const struct grp_group *g, uint32_t id)
+{
+    for (uint32_t i = 0; i < g->validator_count; i++) {
+        if (g->validators[i].id == id) {
+            return &g->validators[i];
+        }
+    }
+    return NULL;
+}
+
+static bool ids_contain(const uint32_t *ids, uint32_t count, uint32_t id)
+{
+    for (uint32_t i = 0; i < count; i++) {
+        if (ids[i] == id) {
+            return true;
+        }
+    }
+    return false;
+}
+
 static void wedge_with(struct grp_group *g, uint32_t failed_id, int reason);
+static void join_ask(struct grp_group *g);
+static void restart_try(struct grp_group *g);
+static void state_request_next(struct grp_group *g);
+static void send_current_view(struct grp_group *g, uint32_t peer);
 static void stop_with(struct grp_group *g, int reason, const char *why);
 static int epoch_begin(struct grp_group *g, const struct grp_view *view,
                        const struct grp_view *prev_view, const struct grp_layout *prev_layout,
-                       const int64_t *gms_carry);
+                       const struct grp_layout *given_layout, const int64_t *gms_carry);
 static void epoch_end(struct grp_group *g);
 
 /* ---- the outbox (§5.7) ---- */
@@ -409,21 +482,29 @@ static void sst_failed_cb(void *arg, struct sst *sst, uint32_t rank, int reason)
 
 /* ---- creation, views ---- */
 
-/* Builds everything that belongs to one view. `prev_*` are NULL for the first view. `gms_carry`
+/* Builds everything that belongs to one view. `prev_*` are NULL for the first view. A joiner
+ * passes the layout the leader shipped (`given_layout`) instead of computing it. `gms_carry`
  * (NULL for the first view) holds num_installed to carry into the new row (§5.6). */
 static int epoch_begin(struct grp_group *g, const struct grp_view *view,
                        const struct grp_view *prev_view, const struct grp_layout *prev_layout,
-                       const int64_t *gms_carry)
+                       const struct grp_layout *given_layout, const int64_t *gms_carry)
 {
     g->view = *view;
     g->my_rank = grp_view_rank_of(&g->view, g->my_id);
     if (g->my_rank == GRP_RANK_NONE) {
         return SQ_EINVAL;
     }
-    int rc = grp_layout_compute(&g->set.layout, prev_view, prev_layout, &g->view, &g->layout);
+    int rc = SQ_OK;
+    if (given_layout != NULL) {
+        g->layout = *given_layout;
+    } else {
+        rc = grp_layout_compute(&g->set.layout, prev_view, prev_layout, &g->view, &g->layout);
+    }
     if (rc != SQ_OK) {
         return rc;
     }
+    g->view_version_base = g->version_next;
+    g->view_carry = gms_carry != NULL ? gms_carry[0] : 0;
     g->have_layout = true;
     g->shard = grp_layout_shard_of(&g->layout, g->my_rank, &g->shard_rank);
     SQ_ASSERT(g->shard != GRP_RANK_NONE);
@@ -462,6 +543,8 @@ static int epoch_begin(struct grp_group *g, const struct grp_view *view,
     g->trim_logged = false;
     g->failed_count = 0;
     memset(g->failed, 0, sizeof(g->failed));
+    g->rip_count = 0;
+    memset(g->rip, 0, sizeof(g->rip));
     memset(g->hb_seen, 0, sizeof(g->hb_seen));
     g->hb_restart = true;
     g->rdmc_fail_later = 0;
@@ -573,8 +656,10 @@ static void epoch_end(struct grp_group *g)
 
 int grp_group_create(struct grp_group **out, const struct grp_config *cfg)
 {
-    if (cfg->view == NULL || cfg->net == NULL || cfg->rdmc_io == NULL || cfg->up == NULL ||
-        cfg->up->deliver == NULL || cfg->version_base < 0) {
+    if ((cfg->view == NULL) != cfg->join || cfg->net == NULL || cfg->rdmc_io == NULL ||
+        cfg->up == NULL || cfg->up->deliver == NULL || cfg->version_base < 0 ||
+        cfg->validator_count > SQ_MEMBERS_MAX || (cfg->validator_count > 0) != (cfg->validators != NULL) ||
+        (cfg->join && cfg->validator_count == 0)) {
         return SQ_EINVAL;
     }
     struct grp_group *g = calloc(1, sizeof(*g));
@@ -614,9 +699,29 @@ int grp_group_create(struct grp_group **out, const struct grp_config *cfg)
     if (rc != SQ_OK) {
         goto err_free;
     }
-    rc = epoch_begin(g, cfg->view, NULL, NULL, NULL);
-    if (rc != SQ_OK) {
-        goto err_engine;
+    if (cfg->validator_count > 0) {
+        memcpy(g->validators, cfg->validators, cfg->validator_count * sizeof(*g->validators));
+    }
+    g->validator_count = cfg->validator_count;
+    g->join_retry_ns = cfg->join_retry_ns ? cfg->join_retry_ns : 200 * 1000000ull;
+    g->join_target = g->state_source = g->promised_to = UINT32_MAX;
+    if (cfg->join) {
+        g->joining = true;
+        g->join_have = cfg->version_base - 1;
+        g->my_last_vid = UINT64_MAX;
+        if (cfg->last_view != NULL) {
+            g->restart_mode = g->have_last_view = true;
+            g->last_view = *cfg->last_view;
+            g->my_last_vid = cfg->last_view->vid;
+        }
+        SQ_INFO("grp", "joining", "member=%u have=%lld last_vid=%lld", g->my_id,
+                (long long)g->join_have,
+                g->have_last_view ? (long long)g->last_view.vid : -1LL);
+    } else {
+        rc = epoch_begin(g, cfg->view, NULL, NULL, NULL, NULL);
+        if (rc != SQ_OK) {
+            goto err_engine;
+        }
     }
     *out = g;
     return SQ_OK;
@@ -676,7 +781,7 @@ bool grp_is_stopped(const struct grp_group *g)
 
 static void wedge_with(struct grp_group *g, uint32_t failed_id, int reason)
 {
-    if (g->wedged || g->stopped) {
+    if (g->wedged || g->stopped || g->sst == NULL) {
         return;
     }
     g->wedged = true;
@@ -740,13 +845,24 @@ static void mark_failed(struct grp_group *g, uint32_t r, int reason)
     } else {
         rdmc_engine_peer_failed(g->rdmc, g->view.members[r].id);
     }
+    uint32_t id = g->view.members[r].id;
+    for (uint32_t i = 0; i < g->xfer_count; i++) {
+        if (g->xfers[i].joiner == id) {
+            g->xfers[i--] = g->xfers[--g->xfer_count];
+        }
+    }
+    if (g->state_pending && g->state_source == id) {
+        state_request_next(g); /* the source failed mid-transfer: ask another member */
+    }
     /* The majority rule (§5.8), always on: half or more of the view gone means this member may be
-     * in a minority partition; it stops rather than risk a second, diverging view. */
-    uint32_t n = g->view.member_count;
-    if (g->failed_count >= (n + 1) / 2) {
+     * in a minority partition; it stops rather than risk a second, diverging view. Members that
+     * left gracefully (rip) count neither way. */
+    uint32_t n = g->view.member_count - g->rip_count;
+    if (g->failed_count - g->rip_count >= (n + 1) / 2) {
         char why[128];
-        snprintf(why, sizeof(why), "lost contact with %u of %u members of view %llu",
-                 g->failed_count, n, (unsigned long long)g->view.vid);
+        snprintf(why, sizeof(why),
+                 "majority rule: lost contact with %u of %u members of view %llu",
+                 g->failed_count - g->rip_count, n, (unsigned long long)g->view.vid);
         stop_with(g, SQ_EPEER, why);
         return;
     }
@@ -766,6 +882,16 @@ void grp_tick(struct grp_group *g, uint64_t now_ns)
 {
     if (now_ns > g->now_ns) {
         g->now_ns = now_ns;
+    }
+    if (g->joining && !g->stopped) {
+        if (g->now_ns >= g->join_next_at) {
+            g->join_next_at = g->now_ns + g->join_retry_ns;
+            join_ask(g);
+        }
+        if (g->restart_mode) {
+            restart_try(g);
+        }
+        return;
     }
     if (g->stopped || g->sst == NULL) {
         return;
@@ -904,6 +1030,10 @@ static int reserve(struct grp_group *g, size_t size, void **buf)
 int grp_send_reserve(struct grp_group *g, size_t size, void **buf)
 {
     SQ_ASSERT(!g->reserved);
+    if (g->sst == NULL || g->stopped) {
+        *buf = NULL;
+        return SQ_EVIEW; /* a joiner outside any view, or stopped */
+    }
     /* Re-sent messages of an earlier view go first, all of them, in their order (§5.7). */
     if (g->resend_count > 0 && !g->wedged && !g->stopped) {
         *buf = NULL;
@@ -1205,8 +1335,8 @@ static void trig_deliver(struct sst *sst, void *arg)
 {
     (void)sst;
     struct grp_group *g = arg;
-    if (g->wedged || g->S == 0) {
-        return;
+    if (g->wedged || g->S == 0 || g->state_pending) {
+        return; /* a joiner delivers once it holds the state before the view (§5.9) */
     }
     int64_t stable = shard_min(g, g->c_seq, 0, -1);
     SQ_ASSERT(stable <= g->seq_num);
@@ -1262,6 +1392,9 @@ void grp_report_signed(struct grp_group *g, int64_t version, const uint8_t sig[G
     SQ_ASSERT(version > g->signed_reported);
     SQ_ASSERT(version < g->version_next);
     g->signed_reported = version;
+    if (g->sst == NULL) {
+        return;
+    }
     uint8_t b[SIG_COL_BYTES];
     sq_le64_store(b, (uint64_t)version);
     memcpy(b + 8, sig, GRP_SIG_BYTES);
@@ -1274,7 +1407,8 @@ void grp_report_signed(struct grp_group *g, int64_t version, const uint8_t sig[G
 void grp_report_verified(struct grp_group *g, int64_t version)
 {
     SQ_ASSERT(version >= g->verified_reported);
-    if (version == g->verified_reported) {
+    if (version == g->verified_reported || g->sst == NULL) {
+        g->verified_reported = version;
         return;
     }
     g->verified_reported = version;
@@ -1338,6 +1472,16 @@ static int64_t my_i64(const struct grp_group *g, uint32_t col)
 /* Gossip (§5.2): adopt every suspicion any row holds. */
 static void gossip_suspicions(struct grp_group *g)
 {
+    /* A member that raised rip left gracefully (§5.11): departed, not failed. */
+    for (uint32_t r = 0; r < g->view.member_count && !g->stopped; r++) {
+        if (r != g->my_rank && !g->failed[r] && sst_get_u64(g->sst, r, g->c_rip, 0) != 0) {
+            SQ_INFO("grp", "member left", "vid=%llu member=%u", (unsigned long long)g->view.vid,
+                    g->view.members[r].id);
+            g->rip[r] = true;
+            g->rip_count++;
+            mark_failed(g, r, SQ_OK);
+        }
+    }
     for (uint32_t r = 0; r < g->view.member_count && !g->stopped; r++) {
         for (uint32_t k = 0; k < g->view.member_count; k++) {
             if (!g->failed[k] && sst_get_u64(g->sst, r, g->c_suspected, k) != 0 &&
@@ -1374,6 +1518,29 @@ static void leader_propose(struct grp_group *g)
             n++;
         }
     }
+    /* Joins (§5.9), as long as the next view stays within SQ_MEMBERS_MAX. */
+    uint32_t size_next = g->view.member_count;
+    uint32_t ids[SQ_CHANGES_MAX];
+    for (int64_t p = installed; p < n; p++) {
+        bool eov;
+        ids[p - installed] = change_id(g, g->my_rank, p - installed, &eov);
+        if (grp_view_rank_of(&g->view, ids[p - installed]) != GRP_RANK_NONE) {
+            size_next--;
+        } else {
+            size_next++;
+        }
+    }
+    for (uint32_t j = 0; j < g->join_pending_count; j++) {
+        uint32_t id = g->join_pending[j];
+        if (grp_view_rank_of(&g->view, id) == GRP_RANK_NONE &&
+            !ids_contain(ids, (uint32_t)(n - installed), id) && n - installed < SQ_CHANGES_MAX &&
+            size_next < SQ_MEMBERS_MAX) {
+            ids[n - installed] = id;
+            change_set(g, n - installed, id, false);
+            n++;
+            size_next++;
+        }
+    }
     if (n == count && have_eov) {
         return;
     }
@@ -1394,6 +1561,7 @@ static void leader_propose(struct grp_group *g)
     sst_cell_push(g->sst, g->c_nacked, 0, SST_ALL);
     SQ_INFO("grp", "proposed changes", "vid=%llu leader=%u num_changes=%lld",
             (unsigned long long)g->view.vid, g->my_id, (long long)n);
+    wedge_with(g, UINT32_MAX, SQ_EVIEW); /* joins alone did not wedge me yet (§5.3) */
 }
 
 /* A new leader takes over the prior leader's proposals (§5.10): adopt the longest list with an
@@ -1642,7 +1810,7 @@ static void trig_gms(struct sst *sst, void *arg)
             if (leader > 0) {
                 leader_adopt(g);
             }
-            if (g->failed_count > 0) {
+            if (g->failed_count > 0 || g->join_pending_count > 0) {
                 leader_propose(g);
             }
             leader_commit(g);
@@ -1674,7 +1842,7 @@ static void trig_gms(struct sst *sst, void *arg)
         }
     }
     if (g->term == TERM_DELIVER) {
-        if (!all_live(g, g->shard_mask, g->c_gmin_ready, 1)) {
+        if (!all_live(g, g->shard_mask, g->c_gmin_ready, 1) || g->state_pending) {
             return;
         }
         deliver_trim(g);
@@ -1714,6 +1882,22 @@ static void install_next(struct grp_group *g)
         next.failed[next.member_count] = g->failed[r];
         next.members[next.member_count++] = g->view.members[r];
     }
+    /* Joiners, in proposal order, after the survivors (§5.6). */
+    for (uint32_t b = 0; b < g->batch_count; b++) {
+        uint32_t id = g->batch_ids[b];
+        if (grp_view_rank_of(&g->view, id) != GRP_RANK_NONE) {
+            continue; /* a departure */
+        }
+        const struct grp_member *m = validator_find(g, id);
+        if (m == NULL || next.member_count == SQ_MEMBERS_MAX ||
+            grp_view_rank_of(&next, id) != GRP_RANK_NONE) {
+            stop_with(g, SQ_EINVAL, "a committed joiner is not in this member's validator set");
+            return;
+        }
+        next.failed[next.member_count] = false;
+        next.members[next.member_count++] = *m;
+        next.joined[next.joined_count++] = id;
+    }
     if (grp_view_rank_of(&next, g->my_id) == GRP_RANK_NONE) {
         stop_with(g, SQ_EVIEW, "excluded from the next view");
         return;
@@ -1727,18 +1911,639 @@ static void install_next(struct grp_group *g)
     }
     g->resend_count = g->outbox_count;
     epoch_end(g);
-    int rc = epoch_begin(g, &next, &prev_view, &prev_layout, &carry);
+    int rc = epoch_begin(g, &next, &prev_view, &prev_layout, NULL, &carry);
     if (rc != SQ_OK) {
         stop_with(g, rc, rc == SQ_EAGAIN ? "the next view is inadequately provisioned"
                                          : "cannot build the next view");
         return;
     }
     g->stats.views_installed++;
-    SQ_INFO("grp", "view installed", "vid=%llu member=%u members=%u resend=%u",
-            (unsigned long long)g->view.vid, g->my_id, g->view.member_count, g->outbox_count);
+    SQ_INFO("grp", "view installed", "vid=%llu member=%u members=%u joined=%u resend=%u",
+            (unsigned long long)g->view.vid, g->my_id, g->view.member_count,
+            g->view.joined_count, g->outbox_count);
+    /* Joins: the leader ships the view to every joiner; the others forget pending requests. */
+    bool lead = leader_rank(g) == g->my_rank;
+    uint32_t keep = 0;
+    for (uint32_t j = 0; j < g->join_pending_count; j++) {
+        uint32_t id = g->join_pending[j];
+        if (lead && grp_view_rank_of(&g->view, id) == GRP_RANK_NONE) {
+            g->join_pending[keep++] = id;
+        }
+    }
+    g->join_pending_count = keep;
+    for (uint32_t j = 0; lead && j < g->view.joined_count; j++) {
+        send_current_view(g, g->view.joined[j]);
+    }
+    if (g->state_pending && (g->state_source == UINT32_MAX ||
+                             grp_view_rank_of(&g->view, g->state_source) == GRP_RANK_NONE)) {
+        state_request_next(g);
+    }
     if (g->up.view_installed != NULL) {
         g->up.view_installed(g->up.ctx, &g->view);
     }
+}
+
+/* ---- joins, state transfer, graceful leave, total restart (§5.8, §5.9, §5.11) ---- */
+
+enum gms_type {
+    GMS_JOIN = 1,        /* {u8 restart, u64 last_vid, i64 have, lp32 last view if restart} */
+    GMS_REDIRECT,        /* {u32 leader id} */
+    GMS_VIEW,            /* {i64 version base, i64 carry, u32 n, n x u32 full ids, lp32 layout,
+                          *  lp32 view} */
+    GMS_STATE_REQ,       /* {u64 request id, i64 from, i64 to} */
+    GMS_STATE,           /* {u64 request id, u8 last, lp32 bytes} */
+    GMS_RESTART_PROPOSE, /* {u64 restart view id} */
+    GMS_RESTART_ACK,     /* {u64 restart view id} */
+};
+#define GMS_TAG 0x6D5u
+#define GMS_STATE_HDR 24
+#define NO_VID UINT64_MAX
+
+uint32_t grp_gms_imm(void)
+{
+    return rdmc_imm_make(RDMC_IMM_OTHER, 0, GMS_TAG);
+}
+
+size_t grp_state_chunk_max(const struct grp_group *g)
+{
+    return g->set.rdmc.block_bytes - GMS_STATE_HDR;
+}
+
+bool grp_is_joining(const struct grp_group *g)
+{
+    return g->joining;
+}
+
+static int gms_send(struct grp_group *g, uint32_t peer, const uint8_t *buf, size_t size)
+{
+    if (size > g->set.rdmc.block_bytes) {
+        SQ_ERROR("grp", "membership message too large for the receive buffers", "size=%zu max=%u",
+                 size, g->set.rdmc.block_bytes);
+        return SQ_ETOOBIG;
+    }
+    return g->rdmc_io.send(g->rdmc_io.ctx, peer, grp_gms_imm(), buf, size);
+}
+
+/* Ships view, layout, first version and counters to a member that is not built from the previous
+ * view: a joiner, or every member of a restart view. `full` are the members holding the whole log. */
+static void send_view(struct grp_group *g, uint32_t peer, const struct grp_view *view,
+                      const struct grp_layout *layout, int64_t base, int64_t carry,
+                      const uint32_t *full, uint32_t full_count)
+{
+    uint8_t vbuf[GRP_VIEW_BYTES_MAX], lbuf[GRP_LAYOUT_BYTES_MAX];
+    size_t vlen, llen;
+    if (grp_view_encode(view, vbuf, sizeof(vbuf), &vlen) != SQ_OK ||
+        grp_layout_encode(layout, lbuf, sizeof(lbuf), &llen) != SQ_OK) {
+        SQ_ERROR("grp", "cannot encode the view for a joiner", "peer=%u", peer);
+        return;
+    }
+    uint8_t *buf = malloc(32 + 4 * (size_t)full_count + llen + vlen);
+    if (buf == NULL) {
+        return;
+    }
+    struct sq_enc e;
+    sq_enc_init(&e, buf, 32 + 4 * (size_t)full_count + llen + vlen);
+    sq_enc_u8(&e, GMS_VIEW);
+    sq_enc_i64(&e, base);
+    sq_enc_i64(&e, carry);
+    sq_enc_u32(&e, full_count);
+    for (uint32_t i = 0; i < full_count; i++) {
+        sq_enc_u32(&e, full[i]);
+    }
+    sq_enc_lp32(&e, lbuf, llen);
+    sq_enc_lp32(&e, vbuf, vlen);
+    SQ_ASSERT(sq_enc_status(&e) == SQ_OK);
+    int rc = gms_send(g, peer, buf, sq_enc_len(&e));
+    SQ_INFO("grp", "view shipped", "vid=%llu to=%u base=%lld rc=%s",
+            (unsigned long long)view->vid, peer, (long long)base, sq_errname(rc));
+    free(buf);
+}
+
+/* Ships the current view to `peer`, which joined in it. */
+static void send_current_view(struct grp_group *g, uint32_t peer)
+{
+    uint32_t full[SQ_MEMBERS_MAX];
+    uint32_t n = 0;
+    for (uint32_t r = 0; r < g->view.member_count; r++) {
+        uint32_t id = g->view.members[r].id;
+        if (!ids_contain(g->view.joined, g->view.joined_count, id)) {
+            full[n++] = id;
+        }
+    }
+    send_view(g, peer, &g->view, &g->layout, g->view_version_base, g->view_carry, full, n);
+}
+
+/* Joiner: asks the next member of its shard that held the whole log for the versions it lacks. */
+static void state_request_next(struct grp_group *g)
+{
+    SQ_ASSERT(g->state_pending);
+    const struct grp_shard *sh = &g->layout.shards[g->shard];
+    for (uint32_t t = 0; t < g->state_full_count; t++) {
+        uint32_t id = g->state_full[(g->state_tries + t) % g->state_full_count];
+        uint32_t r = grp_view_rank_of(&g->view, id);
+        bool in_shard = false;
+        for (uint32_t i = 0; i < sh->member_count; i++) {
+            in_shard |= sh->ranks[i] == r;
+        }
+        if (r == GRP_RANK_NONE || r == g->my_rank || g->failed[r] || !in_shard) {
+            continue;
+        }
+        g->state_tries += t + 1;
+        g->state_source = id;
+        g->state_req_id++;
+        uint8_t buf[32];
+        struct sq_enc e;
+        sq_enc_init(&e, buf, sizeof(buf));
+        sq_enc_u8(&e, GMS_STATE_REQ);
+        sq_enc_u64(&e, g->state_req_id);
+        sq_enc_i64(&e, g->persisted_reported + 1);
+        sq_enc_i64(&e, g->state_to);
+        int rc = gms_send(g, id, buf, sq_enc_len(&e));
+        SQ_INFO("grp", "state requested", "member=%u from_member=%u versions=%lld..%lld rc=%s",
+                g->my_id, id, (long long)(g->persisted_reported + 1), (long long)g->state_to,
+                sq_errname(rc));
+        return;
+    }
+    g->state_source = UINT32_MAX;
+    SQ_WARN("grp", "no member holds the state this joiner lacks; waiting for the next view",
+            "member=%u", g->my_id);
+}
+
+/* Joiner: enters the view it was shipped (§5.9). */
+static void accept_view(struct grp_group *g, uint32_t from, const struct grp_view *view,
+                        const struct grp_layout *layout, int64_t base, int64_t carry,
+                        const uint32_t *full, uint32_t full_count)
+{
+    if (!g->joining || g->stopped) {
+        return;
+    }
+    if (grp_view_rank_of(view, g->my_id) == GRP_RANK_NONE || base < 0 ||
+        (g->have_last_view && g->my_last_vid != NO_VID && view->vid <= g->my_last_vid)) {
+        SQ_WARN("grp", "ignored a view that does not take this joiner", "from=%u vid=%llu",
+                from, (unsigned long long)view->vid);
+        return;
+    }
+    if (g->promised_to != UINT32_MAX && g->promised_to != from) {
+        return; /* promised to another restart leader (§5.8) */
+    }
+    if (g->join_have > base - 1) {
+        SQ_WARN("grp", "local log is longer than the group's: truncating", "member=%u have=%lld "
+                "keep=%lld", g->my_id, (long long)g->join_have, (long long)(base - 1));
+        if (g->up.truncate != NULL) {
+            g->up.truncate(g->up.ctx, base - 1);
+        }
+        g->join_have = base - 1;
+    }
+    g->version_next = base;
+    g->persisted_reported = g->signed_reported = g->verified_reported = g->join_have;
+    g->persisted_frontier = g->verified_frontier = g->join_have;
+    g->joining = g->restart_mode = false;
+    int rc = epoch_begin(g, view, NULL, NULL, layout, &carry);
+    if (rc != SQ_OK) {
+        stop_with(g, rc, "cannot build the view it was added to");
+        return;
+    }
+    g->stats.views_installed++;
+    SQ_INFO("grp", "joined", "member=%u vid=%llu members=%u base=%lld have=%lld", g->my_id,
+            (unsigned long long)view->vid, view->member_count, (long long)base,
+            (long long)g->join_have);
+    if (g->join_have < base - 1) {
+        g->state_pending = true;
+        g->state_to = base - 1;
+        memcpy(g->state_full, full, full_count * sizeof(*full));
+        g->state_full_count = full_count;
+        g->state_tries = 0;
+        state_request_next(g);
+    }
+    if (g->up.view_installed != NULL) {
+        g->up.view_installed(g->up.ctx, &g->view);
+    }
+}
+
+static void join_send(struct grp_group *g, uint32_t peer)
+{
+    uint8_t buf[32 + GRP_VIEW_BYTES_MAX];
+    struct sq_enc e;
+    sq_enc_init(&e, buf, sizeof(buf));
+    sq_enc_u8(&e, GMS_JOIN);
+    sq_enc_u8(&e, g->restart_mode ? 1 : 0);
+    sq_enc_u64(&e, g->my_last_vid);
+    sq_enc_i64(&e, g->join_have);
+    if (g->restart_mode) {
+        uint8_t *v = sq_enc_reserve(&e, 4);
+        size_t vlen = 0;
+        if (v != NULL && grp_view_encode(&g->last_view, buf + sq_enc_len(&e),
+                                         sizeof(buf) - sq_enc_len(&e), &vlen) == SQ_OK) {
+            sq_le32_store(v, (uint32_t)vlen);
+            (void)sq_enc_reserve(&e, vlen);
+        }
+    }
+    if (sq_enc_status(&e) == SQ_OK) {
+        (void)gms_send(g, peer, buf, sq_enc_len(&e));
+    }
+}
+
+/* Joiner, every join_retry_ns: ask a member (or, restarting, every validator) to be added. */
+static void join_ask(struct grp_group *g)
+{
+    if (g->restart_mode) {
+        for (uint32_t i = 0; i < g->validator_count; i++) {
+            if (g->validators[i].id != g->my_id) {
+                join_send(g, g->validators[i].id);
+            }
+        }
+        return;
+    }
+    uint32_t peer = g->join_target;
+    g->join_target = UINT32_MAX; /* a leader that does not answer is not asked forever */
+    for (uint32_t t = 0; peer == UINT32_MAX && t < g->validator_count; t++) {
+        uint32_t id = g->validators[g->join_contact++ % g->validator_count].id;
+        if (id != g->my_id) {
+            peer = id;
+        }
+    }
+    if (peer != UINT32_MAX) {
+        join_send(g, peer);
+    }
+}
+
+/* Total restart (§5.8): the lowest-ranked restarting member of the newest last view heard of
+ * collects acks from a majority of that view, then ships a view of exactly the ackers, going on
+ * from the longest log among them. A member acks one restart leader only, so two leaders cannot
+ * both reach a majority. */
+static void restart_try(struct grp_group *g)
+{
+    const struct grp_view *nv = &g->last_view;
+    uint32_t me_r = grp_view_rank_of(nv, g->my_id);
+    if (me_r == GRP_RANK_NONE ||
+        (g->promised_to != UINT32_MAX && g->promised_to != g->my_id)) {
+        return;
+    }
+    uint32_t present = 1, acked = 1;
+    for (uint32_t i = 0; i < g->rs_count; i++) {
+        const struct restart_peer *p = &g->rs[i];
+        uint32_t r = grp_view_rank_of(nv, p->id);
+        if (r == GRP_RANK_NONE) {
+            continue;
+        }
+        if (p->acked) {
+            acked++;
+            present++;
+            continue;
+        }
+        if (g->now_ns - p->seen_ns > 3 * g->join_retry_ns) {
+            continue;
+        }
+        if (r < me_r && g->promised_to == UINT32_MAX) {
+            return; /* a lower-ranked member is restarting: it leads */
+        }
+        present++;
+    }
+    if (2 * present <= nv->member_count) {
+        return;
+    }
+    if (g->promised_to == UINT32_MAX) {
+        g->promised_to = g->my_id;
+        g->promised_vid = nv->vid + 1;
+        SQ_INFO("grp", "leading a total restart", "member=%u last_vid=%llu present=%u of %u",
+                g->my_id, (unsigned long long)nv->vid, present, nv->member_count);
+    }
+    if (2 * acked <= nv->member_count) {
+        uint8_t buf[16];
+        struct sq_enc e;
+        sq_enc_init(&e, buf, sizeof(buf));
+        sq_enc_u8(&e, GMS_RESTART_PROPOSE);
+        sq_enc_u64(&e, g->promised_vid);
+        for (uint32_t i = 0; i < g->rs_count; i++) {
+            if (!g->rs[i].acked && grp_view_rank_of(nv, g->rs[i].id) != GRP_RANK_NONE) {
+                (void)gms_send(g, g->rs[i].id, buf, sq_enc_len(&e));
+            }
+        }
+        return;
+    }
+    /* The restart view: the ackers and me, in the old rank order. */
+    struct grp_view rv;
+    memset(&rv, 0, sizeof(rv));
+    rv.vid = g->promised_vid;
+    int64_t have_max = g->join_have;
+    for (uint32_t r = 0; r < nv->member_count; r++) {
+        uint32_t id = nv->members[r].id;
+        bool in = id == g->my_id;
+        for (uint32_t i = 0; i < g->rs_count && !in; i++) {
+            if (g->rs[i].id == id && g->rs[i].acked) {
+                in = true;
+                have_max = g->rs[i].have > have_max ? g->rs[i].have : have_max;
+            }
+        }
+        if (in) {
+            rv.members[rv.member_count++] = nv->members[r];
+        } else {
+            rv.departed[rv.departed_count++] = id;
+        }
+    }
+    struct grp_layout layout;
+    if (grp_layout_compute(&g->set.layout, NULL, NULL, &rv, &layout) != SQ_OK) {
+        return; /* a shard would be empty: wait for more members */
+    }
+    uint32_t full[SQ_MEMBERS_MAX];
+    uint32_t full_count = 0;
+    for (uint32_t r = 0; r < rv.member_count; r++) {
+        uint32_t id = rv.members[r].id;
+        int64_t have = g->join_have;
+        for (uint32_t i = 0; i < g->rs_count; i++) {
+            have = g->rs[i].id == id ? g->rs[i].have : have;
+        }
+        if (have == have_max) {
+            full[full_count++] = id;
+        }
+    }
+    SQ_INFO("grp", "total restart view", "vid=%llu members=%u base=%lld",
+            (unsigned long long)rv.vid, rv.member_count, (long long)(have_max + 1));
+    for (uint32_t r = 0; r < rv.member_count; r++) {
+        if (rv.members[r].id != g->my_id) {
+            send_view(g, rv.members[r].id, &rv, &layout, have_max + 1, 0, full, full_count);
+        }
+    }
+    accept_view(g, g->my_id, &rv, &layout, have_max + 1, 0, full, full_count);
+}
+
+/* A member of the running view hears a join request (§5.9). */
+static void handle_join(struct grp_group *g, uint32_t peer, uint64_t last_vid)
+{
+    uint32_t r = grp_view_rank_of(&g->view, peer);
+    if (r != GRP_RANK_NONE) {
+        bool added_now = ids_contain(g->view.joined, g->view.joined_count, peer);
+        if (added_now && (last_vid == NO_VID || last_vid < g->view.vid)) {
+            send_current_view(g, peer); /* the leader's shipment was lost */
+        } else if (r != g->my_rank && !g->failed[r]) {
+            /* Its own authenticated connection says it restarted: the old incarnation is gone
+             * and the new one must come back with fresh state (§1.5). */
+            SQ_WARN("grp", "a member asks to join again: its old incarnation is gone",
+                    "vid=%llu member=%u", (unsigned long long)g->view.vid, peer);
+            mark_failed(g, r, SQ_EPEER);
+        }
+        return;
+    }
+    if (validator_find(g, peer) == NULL) {
+        SQ_WARN("grp", "join refused: not in the validator set", "peer=%u", peer);
+        return;
+    }
+    uint32_t lead = leader_rank(g);
+    if (lead != g->my_rank) {
+        uint8_t buf[8];
+        buf[0] = GMS_REDIRECT;
+        sq_le32_store(buf + 1, g->view.members[lead].id);
+        (void)gms_send(g, peer, buf, 5);
+        return;
+    }
+    if (!ids_contain(g->join_pending, g->join_pending_count, peer) &&
+        g->join_pending_count < SQ_MEMBERS_MAX) {
+        g->join_pending[g->join_pending_count++] = peer;
+        SQ_INFO("grp", "join request", "vid=%llu leader=%u joiner=%u",
+                (unsigned long long)g->view.vid, g->my_id, peer);
+    }
+}
+
+static void restart_note(struct grp_group *g, uint32_t peer, uint64_t last_vid, int64_t have,
+                         const uint8_t *vbytes, size_t vlen)
+{
+    struct restart_peer *p = NULL;
+    for (uint32_t i = 0; i < g->rs_count; i++) {
+        p = g->rs[i].id == peer ? &g->rs[i] : p;
+    }
+    if (p == NULL) {
+        if (g->rs_count == SQ_MEMBERS_MAX) {
+            return;
+        }
+        p = &g->rs[g->rs_count++];
+        memset(p, 0, sizeof(*p));
+        p->id = peer;
+    }
+    p->last_vid = last_vid;
+    p->have = have;
+    p->seen_ns = g->now_ns;
+    if (last_vid != NO_VID && last_vid > g->last_view.vid && vlen > 0) {
+        struct grp_view v;
+        if (grp_view_decode(&v, vbytes, vlen) == SQ_OK && v.vid == last_vid) {
+            g->last_view = v; /* a newer view than mine: it decides who restarts */
+        }
+    }
+}
+
+void grp_gms_recv(struct grp_group *g, uint32_t peer, const uint8_t *data, size_t size)
+{
+    if (g->stopped || size == 0) {
+        return;
+    }
+    struct sq_dec d;
+    sq_dec_init(&d, data + 1, size - 1);
+    switch (data[0]) {
+    case GMS_JOIN: {
+        uint8_t restart;
+        uint64_t last_vid;
+        int64_t have;
+        const uint8_t *v = NULL;
+        size_t vlen = 0;
+        sq_dec_u8(&d, &restart);
+        sq_dec_u64(&d, &last_vid);
+        sq_dec_i64(&d, &have);
+        if (restart == 1) {
+            sq_dec_lp32(&d, GRP_VIEW_BYTES_MAX, &v, &vlen);
+        }
+        if (sq_dec_finish(&d) != SQ_OK || restart > 1 || have < -1) {
+            break;
+        }
+        if (g->sst != NULL) {
+            handle_join(g, peer, last_vid);
+        } else if (g->joining && g->restart_mode && restart == 1) {
+            restart_note(g, peer, last_vid, have, v, vlen);
+        }
+        return;
+    }
+    case GMS_REDIRECT: {
+        uint32_t leader;
+        sq_dec_u32(&d, &leader);
+        if (sq_dec_finish(&d) != SQ_OK) {
+            break;
+        }
+        if (g->joining && leader != g->my_id && validator_find(g, leader) != NULL) {
+            g->restart_mode = false; /* a group runs: join it */
+            g->join_target = leader;
+            join_ask(g);
+        }
+        return;
+    }
+    case GMS_VIEW: {
+        int64_t base, carry;
+        uint32_t full_count;
+        uint32_t full[SQ_MEMBERS_MAX];
+        const uint8_t *lb, *vb;
+        size_t llen, vlen;
+        sq_dec_i64(&d, &base);
+        sq_dec_i64(&d, &carry);
+        sq_dec_u32(&d, &full_count);
+        if (sq_dec_status(&d) != SQ_OK || full_count > SQ_MEMBERS_MAX) {
+            break;
+        }
+        for (uint32_t i = 0; i < full_count; i++) {
+            sq_dec_u32(&d, &full[i]);
+        }
+        sq_dec_lp32(&d, GRP_LAYOUT_BYTES_MAX, &lb, &llen);
+        sq_dec_lp32(&d, GRP_VIEW_BYTES_MAX, &vb, &vlen);
+        struct grp_view view;
+        struct grp_layout layout;
+        if (sq_dec_finish(&d) != SQ_OK || carry < 0 || grp_view_decode(&view, vb, vlen) != SQ_OK ||
+            grp_layout_decode(&layout, view.member_count, lb, llen) != SQ_OK) {
+            break;
+        }
+        accept_view(g, peer, &view, &layout, base, carry, full, full_count);
+        return;
+    }
+    case GMS_STATE_REQ: {
+        uint64_t req;
+        int64_t from, to;
+        sq_dec_u64(&d, &req);
+        sq_dec_i64(&d, &from);
+        sq_dec_i64(&d, &to);
+        if (sq_dec_finish(&d) != SQ_OK || from < 0 || to >= g->version_next) {
+            break;
+        }
+        if (g->sst == NULL || grp_view_rank_of(&g->view, peer) == GRP_RANK_NONE) {
+            return;
+        }
+        struct xfer *x = NULL;
+        for (uint32_t i = 0; i < g->xfer_count; i++) {
+            x = g->xfers[i].joiner == peer ? &g->xfers[i] : x;
+        }
+        if (x == NULL) {
+            SQ_ASSERT(g->xfer_count < SQ_MEMBERS_MAX);
+            x = &g->xfers[g->xfer_count++];
+            x->joiner = peer;
+        }
+        x->req_id = req;
+        SQ_INFO("grp", "state transfer", "member=%u joiner=%u versions=%lld..%lld", g->my_id,
+                peer, (long long)from, (long long)to);
+        if (g->up.state_request != NULL && from <= to) {
+            g->up.state_request(g->up.ctx, peer, from, to);
+        } else {
+            (void)grp_state_send(g, peer, NULL, 0, true); /* nothing to send */
+        }
+        return;
+    }
+    case GMS_STATE: {
+        uint64_t req;
+        uint8_t last;
+        const uint8_t *b;
+        size_t blen;
+        sq_dec_u64(&d, &req);
+        sq_dec_u8(&d, &last);
+        sq_dec_lp32(&d, g->set.rdmc.block_bytes, &b, &blen);
+        if (sq_dec_finish(&d) != SQ_OK || last > 1) {
+            break;
+        }
+        if (!g->state_pending || req != g->state_req_id || peer != g->state_source) {
+            return; /* a transfer this joiner gave up on */
+        }
+        if (g->up.state_receive != NULL) {
+            g->up.state_receive(g->up.ctx, b, blen, last == 1);
+        }
+        if (last == 1) {
+            g->state_pending = false;
+            g->state_source = UINT32_MAX;
+            SQ_INFO("grp", "state transfer done", "member=%u persisted=%lld", g->my_id,
+                    (long long)g->persisted_reported);
+        }
+        return;
+    }
+    case GMS_RESTART_PROPOSE: {
+        uint64_t vid;
+        sq_dec_u64(&d, &vid);
+        if (sq_dec_finish(&d) != SQ_OK) {
+            break;
+        }
+        if (!g->joining || !g->restart_mode ||
+            (g->promised_to != UINT32_MAX && g->promised_to != peer)) {
+            return;
+        }
+        g->promised_to = peer;
+        g->promised_vid = vid;
+        uint8_t buf[16];
+        struct sq_enc e;
+        sq_enc_init(&e, buf, sizeof(buf));
+        sq_enc_u8(&e, GMS_RESTART_ACK);
+        sq_enc_u64(&e, vid);
+        (void)gms_send(g, peer, buf, sq_enc_len(&e));
+        return;
+    }
+    case GMS_RESTART_ACK: {
+        uint64_t vid;
+        sq_dec_u64(&d, &vid);
+        if (sq_dec_finish(&d) != SQ_OK) {
+            break;
+        }
+        for (uint32_t i = 0; i < g->rs_count && g->joining && g->promised_to == g->my_id; i++) {
+            if (g->rs[i].id == peer && vid == g->promised_vid) {
+                g->rs[i].acked = true;
+            }
+        }
+        return;
+    }
+    default:
+        break;
+    }
+    SQ_WARN("grp", "malformed membership message dropped", "peer=%u type=%u size=%zu", peer,
+            data[0], size);
+}
+
+int grp_state_send(struct grp_group *g, uint32_t joiner_id, const void *data, size_t size,
+                   bool last)
+{
+    if (size > grp_state_chunk_max(g)) {
+        return SQ_ETOOBIG;
+    }
+    uint32_t i = 0;
+    while (i < g->xfer_count && g->xfers[i].joiner != joiner_id) {
+        i++;
+    }
+    if (i == g->xfer_count) {
+        return SQ_ENOTFOUND;
+    }
+    uint8_t *buf = malloc(GMS_STATE_HDR + size);
+    if (buf == NULL) {
+        return SQ_ENOMEM;
+    }
+    struct sq_enc e;
+    sq_enc_init(&e, buf, GMS_STATE_HDR + size);
+    sq_enc_u8(&e, GMS_STATE);
+    sq_enc_u64(&e, g->xfers[i].req_id);
+    sq_enc_u8(&e, last ? 1 : 0);
+    sq_enc_lp32(&e, data, size);
+    SQ_ASSERT(sq_enc_status(&e) == SQ_OK);
+    int rc = gms_send(g, joiner_id, buf, sq_enc_len(&e));
+    free(buf);
+    if (rc == SQ_OK && last) {
+        g->xfers[i] = g->xfers[--g->xfer_count];
+    }
+    return rc;
+}
+
+void grp_leave(struct grp_group *g)
+{
+    if (g->stopped) {
+        return;
+    }
+    if (g->sst == NULL) {
+        g->stopped = true;
+        return;
+    }
+    wedge_with(g, UINT32_MAX, SQ_OK);
+    /* Suspect myself, then raise rip, in that order (§5.11). */
+    sst_set_u64(g->sst, g->c_suspected, g->my_rank, 1);
+    sst_cell_push(g->sst, g->c_suspected, g->my_rank, SST_ALL);
+    sst_set_u64(g->sst, g->c_rip, 0, 1);
+    sst_cell_push(g->sst, g->c_rip, 0, SST_ALL);
+    g->leaving = true;
+    stop_with(g, SQ_OK, "left the group");
 }
 
 /* ---- driving ---- */

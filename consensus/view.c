@@ -209,3 +209,61 @@ err:
     memset(view, 0, sizeof(*view));
     return SQ_ECORRUPT;
 }
+
+int grp_layout_encode(const struct grp_layout *layout, uint8_t *buf, size_t cap, size_t *size)
+{
+    SQ_ASSERT(layout->shard_count <= SQ_SHARDS_MAX);
+    struct sq_enc e;
+    sq_enc_init(&e, buf, cap);
+    sq_enc_u32(&e, layout->subgroup_count);
+    sq_enc_u32(&e, layout->shard_count);
+    for (uint32_t s = 0; s < layout->shard_count; s++) {
+        const struct grp_shard *sh = &layout->shards[s];
+        sq_enc_u32(&e, sh->member_count);
+        sq_enc_u32(&e, sh->sender_count);
+        for (uint32_t i = 0; i < sh->member_count; i++) {
+            sq_enc_u32(&e, sh->ranks[i]);
+        }
+    }
+    *size = sq_enc_len(&e);
+    return sq_enc_status(&e);
+}
+
+int grp_layout_decode(struct grp_layout *layout, uint32_t member_count, const uint8_t *buf,
+                      size_t size)
+{
+    memset(layout, 0, sizeof(*layout));
+    struct sq_dec d;
+    sq_dec_init(&d, buf, size);
+    sq_dec_u32(&d, &layout->subgroup_count);
+    sq_dec_u32(&d, &layout->shard_count);
+    if (sq_dec_status(&d) != SQ_OK || layout->subgroup_count != 1 || layout->shard_count == 0 ||
+        layout->shard_count > SQ_SHARDS_MAX) {
+        goto err;
+    }
+    uint64_t seen = 0;
+    for (uint32_t s = 0; s < layout->shard_count; s++) {
+        struct grp_shard *sh = &layout->shards[s];
+        sq_dec_u32(&d, &sh->member_count);
+        sq_dec_u32(&d, &sh->sender_count);
+        if (sq_dec_status(&d) != SQ_OK || sh->member_count == 0 ||
+            sh->member_count > member_count || sh->sender_count > sh->member_count) {
+            goto err;
+        }
+        for (uint32_t i = 0; i < sh->member_count; i++) {
+            sq_dec_u32(&d, &sh->ranks[i]);
+            /* Every rank of the view exists and sits in at most one shard. */
+            if (sh->ranks[i] >= member_count || ((seen >> sh->ranks[i]) & 1u) != 0) {
+                goto err;
+            }
+            seen |= UINT64_C(1) << sh->ranks[i];
+        }
+    }
+    if (sq_dec_finish(&d) != SQ_OK) {
+        goto err;
+    }
+    return SQ_OK;
+err:
+    memset(layout, 0, sizeof(*layout));
+    return SQ_ECORRUPT;
+}

@@ -87,6 +87,17 @@ int grp_view_encode(const struct grp_view *view, uint8_t *buf, size_t cap, size_
 /* Decodes a view, checking every length and bound. SQ_ECORRUPT on malformed input. */
 int grp_view_decode(struct grp_view *view, const uint8_t *buf, size_t size);
 
+/* Encodes a layout (shipped to joiners with their first view, §5.9). SQ_OK or SQ_ETOOBIG. */
+int grp_layout_encode(const struct grp_layout *layout, uint8_t *buf, size_t cap, size_t *size);
+
+/* Decodes a layout of a view of `member_count` members, checking that every rank exists and sits in
+ * at most one shard. SQ_ECORRUPT on malformed input. */
+int grp_layout_decode(struct grp_layout *layout, uint32_t member_count, const uint8_t *buf,
+                      size_t size);
+
+/* Largest encoded layout. */
+#define GRP_LAYOUT_BYTES_MAX (8 + SQ_SHARDS_MAX * 8 + SQ_MEMBERS_MAX * 4)
+
 /* Largest encoded view. */
 #define GRP_VIEW_BYTES_MAX                                                                         \
     (64 + SQ_MEMBERS_MAX * (4 + GRP_PK_BYTES + GRP_HOST_BYTES + 2 + 1) + 2 * SQ_MEMBERS_MAX * 4)

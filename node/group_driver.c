@@ -14,17 +14,25 @@ struct recv_buf {
     uint8_t *data;
 };
 
+struct reconnect {
+    struct node_gd *gd;
+    uint32_t peer;
+    struct sq_timer timer;
+};
+
 struct node_gd {
     struct sq_loop *loop;
     struct net *net;
     struct grp_group *g;
-    struct grp_view view;
+    struct grp_member peers[SQ_MEMBERS_MAX]; /* every validator but me */
+    uint32_t peer_count;
+    struct reconnect reconnects[SQ_MEMBERS_MAX];
+    uint64_t reconnect_ns;
     uint32_t my_id;
     size_t buf_bytes;
     uint32_t bufs_per_peer;
-    struct recv_buf *bufs; /* member_count * bufs_per_peer, indexed by rank */
+    struct recv_buf *bufs; /* peer_count * bufs_per_peer, indexed by peer index */
     uint8_t *buf_mem;
-    bool posted[SQ_MEMBERS_MAX];
     struct sq_timer poll_timer;
     struct sq_timer tick_timer;
     uint64_t tick_ns;
@@ -66,18 +74,44 @@ void node_gd_kick(struct node_gd *gd)
     }
 }
 
-static void post_peer(struct node_gd *gd, uint32_t rank)
+static uint32_t peer_index(const struct node_gd *gd, uint32_t peer)
 {
-    uint32_t peer = gd->view.members[rank].id;
+    for (uint32_t i = 0; i < gd->peer_count; i++) {
+        if (gd->peers[i].id == peer) {
+            return i;
+        }
+    }
+    return UINT32_MAX;
+}
+
+static void post_peer(struct node_gd *gd, uint32_t index)
+{
+    uint32_t peer = gd->peers[index].id;
     for (uint32_t i = 0; i < gd->bufs_per_peer; i++) {
-        struct recv_buf *b = &gd->bufs[rank * gd->bufs_per_peer + i];
+        struct recv_buf *b = &gd->bufs[index * gd->bufs_per_peer + i];
         int rc = net_recv_post(gd->net, peer, b->data, gd->buf_bytes, (uint64_t)(uintptr_t)b);
         if (rc != SQ_OK) {
             SQ_WARN("gd", "cannot post receive buffer", "peer=%u rc=%s", peer, sq_errname(rc));
             return;
         }
     }
-    gd->posted[rank] = true;
+}
+
+/* A failed connection is made again (the transport's buffers for it came back with the failure). */
+static void reconnect_now(struct sq_loop *loop, struct sq_timer *t, void *arg)
+{
+    (void)loop;
+    (void)t;
+    struct reconnect *rc = arg;
+    struct node_gd *gd = rc->gd;
+    uint32_t i = peer_index(gd, rc->peer);
+    net_peer_remove(gd->net, rc->peer);
+    int err = net_peer_add(gd->net, rc->peer);
+    if (err != SQ_OK) {
+        SQ_WARN("gd", "cannot add peer again", "peer=%u rc=%s", rc->peer, sq_errname(err));
+        return;
+    }
+    post_peer(gd, i);
 }
 
 static void on_peer_up(void *arg, uint32_t peer)
@@ -98,6 +132,10 @@ static void on_peer_failed(void *arg, uint32_t peer, int reason)
     if (gd->g != NULL) {
         grp_peer_failed(gd->g, peer, reason);
     }
+    uint32_t i = peer_index(gd, peer);
+    if (i != UINT32_MAX && !sq_timer_is_armed(&gd->reconnects[i].timer)) {
+        (void)sq_loop_timer_start(gd->loop, &gd->reconnects[i].timer, gd->reconnect_ns);
+    }
     node_gd_kick(gd);
 }
 
@@ -116,7 +154,11 @@ static void on_recv(void *arg, uint32_t peer, uint64_t wr_id, int status, uint32
     if (status != SQ_OK || gd->g == NULL) {
         return;
     }
-    rdmc_engine_recv(grp_rdmc(gd->g), peer, imm, b->data, size);
+    if (imm == grp_gms_imm()) {
+        grp_gms_recv(gd->g, peer, b->data, size);
+    } else {
+        rdmc_engine_recv(grp_rdmc(gd->g), peer, imm, b->data, size);
+    }
     int rc = net_recv_post(gd->net, peer, b->data, gd->buf_bytes, wr_id);
     if (rc != SQ_OK && rc != SQ_EPEER) {
         SQ_WARN("gd", "cannot re-post receive buffer", "peer=%u rc=%s", peer, sq_errname(rc));
@@ -150,7 +192,6 @@ int node_gd_create(struct node_gd **out, const struct node_gd_config *cfg, char 
         return SQ_ENOMEM;
     }
     gd->loop = cfg->loop;
-    gd->view = *cfg->view;
     gd->my_id = cfg->my_id;
     gd->after_poll = cfg->after_poll;
     gd->after_poll_arg = cfg->after_poll_arg;
@@ -165,8 +206,32 @@ int node_gd_create(struct node_gd **out, const struct node_gd_config *cfg, char 
     }
     gd->buf_bytes = set.rdmc.block_bytes;
     gd->bufs_per_peer = cfg->recv_bufs_per_peer ? cfg->recv_bufs_per_peer : 16;
-    uint32_t n = gd->view.member_count;
-    int rc = SQ_ENOMEM;
+    gd->reconnect_ns = (uint64_t)(cfg->reconnect_ms ? cfg->reconnect_ms : 100) * SQ_NS_PER_MS;
+    struct grp_member validators[SQ_MEMBERS_MAX];
+    uint32_t vcount = 0;
+    int rc = SQ_EINVAL;
+    if (cfg->tcp.validator_count > SQ_MEMBERS_MAX) {
+        snprintf(errbuf, errbuf_size, "more than %u validators", SQ_MEMBERS_MAX);
+        goto err_free;
+    }
+    for (size_t i = 0; i < cfg->tcp.validator_count; i++) {
+        const struct net_validator *nv = &cfg->tcp.validators[i];
+        struct grp_member *m = &validators[vcount++];
+        memset(m, 0, sizeof(*m));
+        m->id = nv->id;
+        memcpy(m->pk, nv->pk, GRP_PK_BYTES);
+        snprintf(m->host, sizeof(m->host), "%s", nv->host);
+        m->port = nv->port;
+        if (nv->id != cfg->my_id) {
+            gd->peers[gd->peer_count] = *m;
+            struct reconnect *r = &gd->reconnects[gd->peer_count++];
+            r->gd = gd;
+            r->peer = nv->id;
+            sq_timer_init(&r->timer, reconnect_now, r);
+        }
+    }
+    uint32_t n = gd->peer_count;
+    rc = SQ_ENOMEM;
     gd->bufs = calloc((size_t)n * gd->bufs_per_peer, sizeof(*gd->bufs));
     gd->buf_mem = malloc((size_t)n * gd->bufs_per_peer * gd->buf_bytes);
     if (gd->bufs == NULL || gd->buf_mem == NULL) {
@@ -188,23 +253,23 @@ int node_gd_create(struct node_gd **out, const struct node_gd_config *cfg, char 
     }
     /* Peers first: the group's table pushes its first row as it is built, and a push to a peer
      * the transport does not know counts as a failed peer. */
-    for (uint32_t r = 0; r < n; r++) {
-        if (gd->view.members[r].id == cfg->my_id) {
-            continue;
-        }
-        rc = net_peer_add(gd->net, gd->view.members[r].id);
+    for (uint32_t i = 0; i < n; i++) {
+        rc = net_peer_add(gd->net, gd->peers[i].id);
         if (rc != SQ_OK) {
-            snprintf(errbuf, errbuf_size, "cannot add peer %u: %s", gd->view.members[r].id,
+            snprintf(errbuf, errbuf_size, "cannot add peer %u: %s", gd->peers[i].id,
                      sq_strerror(rc));
             goto err_destroy_net;
         }
-        post_peer(gd, r);
+        post_peer(gd, i);
     }
     struct rdmc_io io = {.ctx = gd, .send = rdmc_send};
     struct grp_config gc = {.view = cfg->view, .my_id = cfg->my_id, .net = gd->net,
                             .rdmc_io = &io, .settings = &set, .up = cfg->up,
                             .version_base = cfg->version_base,
                             .heartbeat_ns = gd->tick_ns,
+                            .validators = validators, .validator_count = vcount,
+                            .join = cfg->join, .last_view = cfg->last_view,
+                            .join_retry_ns = (uint64_t)cfg->join_retry_ms * SQ_NS_PER_MS,
                             .failure_timeout_ns =
                                 (uint64_t)(cfg->failure_timeout_ms ? cfg->failure_timeout_ms
                                                                    : 1000) *
@@ -236,6 +301,9 @@ void node_gd_destroy(struct node_gd *gd)
     }
     sq_loop_timer_stop(gd->loop, &gd->poll_timer);
     sq_loop_timer_stop(gd->loop, &gd->tick_timer);
+    for (uint32_t i = 0; i < gd->peer_count; i++) {
+        sq_loop_timer_stop(gd->loop, &gd->reconnects[i].timer);
+    }
     grp_group_destroy(gd->g);
     gd->g = NULL;
     net_destroy(gd->net);

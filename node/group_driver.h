@@ -1,7 +1,13 @@
 /* The group driver: runs one member's consensus group (consensus/) over a real transport on the
  * node's event loop. It owns the transport (TCP by default) and the group, forwards transport
- * events to the group and its RDMC engine, keeps receive buffers posted for RDMC frames, and polls
- * the group once at the end of every loop round in which something happened.
+ * events to the group and its RDMC engine (membership messages to grp_gms_recv), keeps receive
+ * buffers posted for every validator, and polls the group once at the end of every loop round in
+ * which something happened.
+ *
+ * Every validator of the transport's validator set is a peer, member of the view or not, so that
+ * joiners can reach the group. A connection that fails is made again after `reconnect_ms`: the
+ * transport never reconnects on its own, and a restarted validator must be able to come back (the
+ * group decides whether it is a member; PROTOCOL.md §1.5, §5.9).
  *
  * Loop thread only. */
 #ifndef SQ_NODE_GROUP_DRIVER_H
@@ -18,8 +24,15 @@ struct node_gd;
 struct node_gd_config {
     struct sq_loop *loop;
     struct net_tcp_config tcp; /* the transport's config; tcp.loop is set by the driver */
-    const struct grp_view *view;
+    const struct grp_view *view; /* NULL with `join` */
     uint32_t my_id;
+    /* Join the running group (or take part in a total restart) instead of starting in `view`:
+     * version_base is then the first version the local log lacks, last_view the last view logged
+     * (or NULL). See consensus.h. */
+    bool join;
+    const struct grp_view *last_view;
+    uint32_t join_retry_ms;      /* 0: 200 */
+    uint32_t reconnect_ms;       /* 0: 100 */
     const struct grp_settings *settings; /* NULL: defaults */
     const struct grp_upcalls *up;
     int64_t version_base;

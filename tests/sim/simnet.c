@@ -65,6 +65,7 @@ struct sim_node {
     struct simnet *sim;
     uint32_t id;
     bool crashed;
+    uint64_t incarnation; /* grows at every restart; timers of an older one never run */
     struct {
         uint8_t *base;
         size_t size;
@@ -471,7 +472,7 @@ static void run_event(struct simnet *sim, struct ev *e)
     uint32_t node = e->dst;
     switch (e->kind) {
     case EV_CALL:
-        if (sim->nodes[node]->crashed) {
+        if (sim->nodes[node]->crashed || e->epoch != sim->nodes[node]->incarnation) {
             free(e);
             return;
         }
@@ -861,6 +862,7 @@ int simnet_call_at(struct simnet *sim, uint64_t at_ns, uint32_t node, void (*fn)
     e->kind = EV_CALL;
     e->src = node;
     e->dst = node;
+    e->epoch = sim->nodes[node]->incarnation;
     e->fn = fn;
     e->arg = arg;
     schedule(sim, e, at_ns < sim->clock.now_ns ? sim->clock.now_ns : at_ns);
@@ -945,6 +947,21 @@ void simnet_node_crash(struct simnet *sim, uint32_t node)
             conn_break(sim, node, i, SQ_EPEER, sim->fail_detect_ns);
         }
     }
+}
+
+void simnet_node_restart(struct simnet *sim, uint32_t node)
+{
+    SQ_ASSERT(node < sim->node_count);
+    struct sim_node *n = sim->nodes[node];
+    SQ_ASSERT(n->crashed);
+    mix(sim, 0x2e57a700u + node);
+    n->crashed = false;
+    n->incarnation++;
+    memset(n->regions, 0, sizeof(n->regions));
+    memset(n->peers, 0, sizeof(n->peers)); /* posted buffers of the old process are forgotten */
+    n->poll = NULL;
+    n->poll_arg = NULL;
+    memset(&n->base.handler, 0, sizeof(n->base.handler));
 }
 
 bool simnet_node_is_crashed(const struct simnet *sim, uint32_t node)

@@ -14,7 +14,7 @@
  * Faults:
  *  - simnet_node_crash(): the node stops; its connections break at once (messages in flight from
  *    or to it are lost); each peer that had it up gets peer_failed(SQ_EPEER) after
- *    fail_detect_ns. A crashed node never runs again (restart = a new node id).
+ *    fail_detect_ns. simnet_node_restart() brings it back as a new process.
  *  - simnet_link_cut(a, b, both): messages a->b (and b->a if `both`) are held, as TCP holds
  *    unacknowledged data. If the cut heals within link_timeout_ns the held messages are delivered
  *    in order; otherwise the connection breaks: both ends get peer_failed(SQ_ETIMEDOUT), and
@@ -98,6 +98,10 @@ bool simnet_run_until_cond(struct simnet *sim, bool (*cond)(void *arg), void *ar
 uint64_t simnet_run_idle(struct simnet *sim, uint64_t steps_max);
 
 void simnet_node_crash(struct simnet *sim, uint32_t node);
+/* Brings crashed node `node` back as a new process: no peers, no regions, no handler or poll hook
+ * (set them again), and none of its old timers will run. Its peers still hold the old connection
+ * as failed: they net_peer_remove/net_peer_add it to talk again, as the TCP driver does. */
+void simnet_node_restart(struct simnet *sim, uint32_t node);
 bool simnet_node_is_crashed(const struct simnet *sim, uint32_t node);
 
 /* Cuts / heals the link a->b, and b->a too when `both`. Healing re-establishes connections that

@@ -1,25 +1,37 @@
-/* Simulation swarm for view changes (issue 6) on the deterministic network.
+/* Simulation swarm for membership (issue 6) on the deterministic network.
  *
  *   sim_viewchange [--seed S] [--seeds N] [--verbose] [--check-all]
  *
- * Each seed draws 3..7 members, a workload spread over time (SMC and RDMC sizes), network delays,
- * and faults: crashes of members at random moments (some in the middle of a view change), delay
- * spikes, a slow member. Heartbeats tick on the virtual clock. Most seeds crash fewer than half of
- * the members (the group must go on); some crash half or more (the survivors must stop). Checked
- * at the end of every run, printed with the seed that replays it on failure:
- *  - every member that delivers in view v delivers the same sequence in v: the members that
- *    installed v+1 delivered identical sequences in v, and a member that crashed in v delivered a
- *    prefix of it;
- *  - no two members installed the same view id with different membership;
- *  - every message a surviving member sent is delivered exactly once at every survivor (own
- *    undelivered messages are re-sent in the next view), and no message is delivered twice;
- *  - nothing that reached the persistence frontier is lost: every survivor's versions are dense
- *    and its deliveries in order;
- *  - with a majority alive, the survivors end in one view of exactly the survivors and deliver
- *    everything within the deadline; with half or more crashed, the survivors stop;
+ * Each seed draws 3..7 members, a workload spread over time (SMC and RDMC sizes), network delays
+ * and faults, in two phases.
+ *
+ * Fault phase: crashes of members at random moments (some inside a view change, some of the
+ * leader during cleanup), symmetric and one-way link cuts (some heal before the link times out,
+ * some break the connection), a graceful leave, a slow member (its persistence lags). Most seeds
+ * disturb fewer than half of the members; one in six crashes half or more (the survivors must
+ * stop: the majority rule) and one in eight ends with every member crashed.
+ *
+ * Healed phase: every cut heals and every member that crashed, stopped or left comes back as a new
+ * process with its durable log (what it had reported persisted; the rest is lost) and its last
+ * logged view, and joins: through the running group (join request, redirect, view shipped, state
+ * transfer of the versions it lacks from a member of its shard), or by a total restart when no
+ * group survived. Once all members are in one view they each send a few more messages.
+ *
+ * Checked at the end of every run, printed with the seed that replays it on failure:
+ *  - all logs agree: version v holds the same message at every member (delivered or transferred);
+ *  - every member that delivers in view v delivers the same sequence in v, and a member that
+ *    installed v+1 delivered all of it (or received it by state transfer);
+ *  - no two members install the same view id with different membership;
+ *  - nothing is delivered twice; every message of a member that was never disturbed is delivered
+ *    everywhere;
+ *  - nothing that reached the persistence frontier is lost, total restarts included: every log
+ *    reaches the highest frontier any member ever saw;
+ *  - with a majority up the survivors of the fault phase never stop; with half or more crashed
+ *    they do (SQ_EPEER);
+ *  - after healing, the group installs one view of every member and delivers the new messages
+ *    within 60 s of simulated time;
  *  - every member's invariants (grp_check) held: after every step on one seed in twenty, after
- *    every 64th step on the others (the walkers cost more than the protocol; the sampling keeps
- *    300 seeds within CI's budget; --check-all checks every step of every seed). */
+ *    every 64th step on the others (--check-all checks every step of every seed). */
 #include <inttypes.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -36,18 +48,22 @@
 
 #define NODES_MAX 7
 #define MSGS_MAX 300
-#define DELIV_MAX (NODES_MAX * MSGS_MAX * 2)
-#define VIEWS_MAX 16
+#define FINAL_MSGS 3
+#define LOG_MAX (NODES_MAX * (MSGS_MAX + FINAL_MSGS) + 64)
+#define VIEWS_MAX 64
 #define RECV_BUFS 32
 #define BLOCK_BYTES 1024
-#define TICK_NS (1000 * 1000ull)          /* 1 ms heartbeat */
+#define TICK_NS (1000 * 1000ull) /* 1 ms heartbeat */
 #define FAIL_TIMEOUT_NS (20 * 1000 * 1000ull)
+#define JOIN_RETRY_NS (20 * 1000 * 1000ull)
+#define READD_NS (5 * 1000 * 1000ull) /* a failed peer's connection is re-made after this */
+#define REC_BYTES 24                 /* a log record in a state-transfer chunk */
 
 struct rec {
     uint64_t vid;
     uint32_t sender;
     uint32_t counter;
-    int64_t version;
+    bool transferred; /* came by state transfer, not delivery */
 };
 
 struct node;
@@ -58,17 +74,27 @@ struct world {
     struct simnet *sim;
     struct node *nodes;
     struct grp_settings set;
+    struct grp_member validators[NODES_MAX];
     uint32_t crashes;
     bool majority_lost;
+    bool total_crash;
+    bool healed;
+    uint64_t heal_at;
     char fail[512];
-    /* installed views: vid -> membership bitmask (0 = unknown yet) */
-    uint64_t view_members[VIEWS_MAX];
+    uint64_t view_members[VIEWS_MAX]; /* vid -> membership bitmask (0 = not installed yet) */
+    int64_t frontier_max;             /* highest persistence frontier any member saw */
     uint64_t steps;
     uint64_t check_every;
 };
 
 struct recv_buf {
     uint8_t data[BLOCK_BYTES];
+};
+
+struct xfer_out {
+    bool open;
+    uint32_t joiner;
+    int64_t next, to;
 };
 
 struct node {
@@ -79,20 +105,30 @@ struct node {
     struct recv_buf *bufs;
     bool crashed;
     bool stopped;
+    bool disturbed; /* crashed, stopped, left or restarted: its messages may be lost */
+    bool left;
+    bool cut;         /* the member a link cut isolated */
+    bool stop_checked;
+    bool slow;
     int stop_reason;
-    uint64_t stop_view_members; /* membership of the view it stopped in */
+    uint64_t stop_view_members;
+    uint64_t incarnation;
     /* workload */
     uint32_t to_send, sent;
-    uint32_t sizes[MSGS_MAX];
-    uint64_t send_at[MSGS_MAX];
-    /* deliveries */
+    uint32_t sizes[MSGS_MAX + FINAL_MSGS];
+    uint64_t send_at[MSGS_MAX + FINAL_MSGS];
+    bool final_queued;
+    /* the log: version v at recs[v]; [0, durable_len) survives a crash */
     struct rec *recs;
-    uint32_t rec_count;
-    int64_t last_version;
+    int64_t log_len;
+    int64_t durable_len;
     int64_t persisted_reported;
     bool persist_scheduled;
     uint64_t vid;
-    uint64_t views_installed;
+    bool have_view;
+    struct grp_view last_view; /* logged at every install: survives a crash */
+    struct xfer_out xfers[NODES_MAX];
+    bool readd_pending[NODES_MAX];
 };
 
 static void failf(struct world *w, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
@@ -123,17 +159,61 @@ static void fill_payload(uint8_t *p, uint32_t sender, uint32_t counter, uint32_t
     sq_le32_store(p + 8, size);
 }
 
+/* ---- transport glue ---- */
+
 static int rdmc_send(void *ctx, uint32_t peer, uint32_t imm, const void *data, size_t len)
 {
     struct node *nd = ctx;
     return net_msg_send(nd->net, peer, imm, data, len, 0, 0);
 }
 
+static void post_bufs(struct node *nd, uint32_t peer)
+{
+    for (uint32_t b = 0; b < RECV_BUFS; b++) {
+        struct recv_buf *rb = &nd->bufs[peer * RECV_BUFS + b];
+        int rc = net_recv_post(nd->net, peer, rb->data, sizeof(rb->data), (uint64_t)(uintptr_t)rb);
+        SQ_ASSERT(rc == SQ_OK);
+    }
+}
+
+struct readd_ev {
+    struct node *nd;
+    uint32_t peer;
+    uint64_t incarnation;
+};
+static struct readd_ev readd_evs[NODES_MAX][NODES_MAX];
+
+/* As the TCP driver does: a failed connection is made again, so a restarted validator can come
+ * back (the group decides whether it is a member). */
+static void readd_cb(void *arg)
+{
+    struct readd_ev *r = arg;
+    struct node *nd = r->nd;
+    nd->readd_pending[r->peer] = false;
+    if (nd->crashed || r->incarnation != nd->incarnation) {
+        return;
+    }
+    net_peer_remove(nd->net, r->peer);
+    int rc = net_peer_add(nd->net, r->peer);
+    SQ_ASSERT(rc == SQ_OK);
+    post_bufs(nd, r->peer);
+}
+
 static void on_peer_failed(void *arg, uint32_t peer, int reason)
 {
     struct node *nd = arg;
-    if (nd->g != NULL && !nd->crashed) {
+    if (nd->crashed) {
+        return;
+    }
+    if (nd->g != NULL) {
         grp_peer_failed(nd->g, peer, reason);
+    }
+    if (!nd->readd_pending[peer]) {
+        nd->readd_pending[peer] = true;
+        readd_evs[nd->id][peer] =
+            (struct readd_ev){.nd = nd, .peer = peer, .incarnation = nd->incarnation};
+        simnet_call_at(nd->w->sim, simnet_now(nd->w->sim) + READD_NS, nd->id, readd_cb,
+                       &readd_evs[nd->id][peer]);
     }
 }
 
@@ -142,11 +222,32 @@ static void on_recv_done(void *arg, uint32_t peer, uint64_t wr_id, int status, u
 {
     struct node *nd = arg;
     struct recv_buf *b = (struct recv_buf *)(uintptr_t)wr_id;
-    if (status != SQ_OK || nd->crashed) {
+    if (status != SQ_OK || nd->crashed || nd->g == NULL) {
         return;
     }
-    rdmc_engine_recv(grp_rdmc(nd->g), peer, imm, b->data, size);
+    if (imm == grp_gms_imm()) {
+        grp_gms_recv(nd->g, peer, b->data, size);
+    } else {
+        rdmc_engine_recv(grp_rdmc(nd->g), peer, imm, b->data, size);
+    }
     (void)net_recv_post(nd->net, peer, b->data, sizeof(b->data), wr_id);
+}
+
+/* ---- the application: a log of delivered messages ---- */
+
+static void log_append(struct node *nd, int64_t version, const struct rec *r)
+{
+    struct world *w = nd->w;
+    if (version != nd->log_len) {
+        failf(w, "node %u: version %lld after a log of %lld", nd->id, (long long)version,
+              (long long)nd->log_len);
+        return;
+    }
+    if (nd->log_len >= LOG_MAX) {
+        failf(w, "node %u: log overflow", nd->id);
+        return;
+    }
+    nd->recs[nd->log_len++] = *r;
 }
 
 static void on_deliver(void *ctx, uint32_t shard, uint32_t sender_id, uint64_t vid, int64_t seq,
@@ -156,11 +257,6 @@ static void on_deliver(void *ctx, uint32_t shard, uint32_t sender_id, uint64_t v
     (void)seq;
     struct node *nd = ctx;
     struct world *w = nd->w;
-    if (version != nd->last_version + 1) {
-        failf(w, "node %u: version %lld after %lld", nd->id, (long long)version,
-              (long long)nd->last_version);
-    }
-    nd->last_version = version;
     if (size < 12 || sq_le32_load(data) != sender_id || sq_le32_load(data + 8) != size) {
         failf(w, "node %u: bad message from %u (size %zu)", nd->id, sender_id, size);
         return;
@@ -171,12 +267,17 @@ static void on_deliver(void *ctx, uint32_t shard, uint32_t sender_id, uint64_t v
     if (memcmp(expect, data, size) != 0) {
         failf(w, "node %u: message %u from %u corrupted", nd->id, counter, sender_id);
     }
-    if (nd->rec_count >= DELIV_MAX) {
-        failf(w, "node %u delivered too much", nd->id);
-        return;
+    struct rec r = {.vid = vid, .sender = sender_id, .counter = counter};
+    log_append(nd, version, &r);
+}
+
+static void on_persisted(void *ctx, uint32_t shard, int64_t version)
+{
+    (void)shard;
+    struct node *nd = ctx;
+    if (version > nd->w->frontier_max) {
+        nd->w->frontier_max = version;
     }
-    nd->recs[nd->rec_count++] =
-        (struct rec){.vid = vid, .sender = sender_id, .counter = counter, .version = version};
 }
 
 static void on_view(void *ctx, const struct grp_view *view)
@@ -187,21 +288,22 @@ static void on_view(void *ctx, const struct grp_view *view)
     for (uint32_t r = 0; r < view->member_count; r++) {
         mask |= UINT64_C(1) << view->members[r].id;
     }
-    if (view->vid < VIEWS_MAX) {
-        if (w->view_members[view->vid] == 0) {
-            w->view_members[view->vid] = mask;
-        } else if (w->view_members[view->vid] != mask) {
-            failf(w, "view %llu installed with two memberships (%llx at node %u, %llx before)",
-                  (unsigned long long)view->vid, (unsigned long long)mask, nd->id,
-                  (unsigned long long)w->view_members[view->vid]);
-        }
+    if (view->vid >= VIEWS_MAX) {
+        failf(w, "too many views");
+    } else if (w->view_members[view->vid] == 0) {
+        w->view_members[view->vid] = mask;
+    } else if (w->view_members[view->vid] != mask) {
+        failf(w, "view %llu installed with two memberships (%llx at node %u, %llx before)",
+              (unsigned long long)view->vid, (unsigned long long)mask, nd->id,
+              (unsigned long long)w->view_members[view->vid]);
     }
-    if (view->vid != nd->vid + 1) {
+    if (nd->have_view && view->vid <= nd->vid) {
         failf(w, "node %u installed view %llu after %llu", nd->id, (unsigned long long)view->vid,
               (unsigned long long)nd->vid);
     }
     nd->vid = view->vid;
-    nd->views_installed++;
+    nd->last_view = *view; /* the durable view log */
+    nd->have_view = true;
 }
 
 static void on_stopped(void *ctx, int reason, const char *why)
@@ -217,16 +319,97 @@ static void on_stopped(void *ctx, int reason, const char *why)
     }
 }
 
+static void on_state_request(void *ctx, uint32_t joiner, int64_t from, int64_t to)
+{
+    struct node *nd = ctx;
+    if (to >= nd->durable_len) {
+        failf(nd->w, "node %u asked for version %lld it has not made durable (%lld)", nd->id,
+              (long long)to, (long long)nd->durable_len);
+        return;
+    }
+    nd->xfers[joiner] = (struct xfer_out){.open = true, .joiner = joiner, .next = from, .to = to};
+}
+
+/* Sends what it can of the open transfers (chunks of records; back-pressure waits). */
+static void xfer_pump(struct node *nd)
+{
+    size_t per = grp_state_chunk_max(nd->g) / REC_BYTES;
+    for (uint32_t j = 0; j < nd->w->n; j++) {
+        struct xfer_out *x = &nd->xfers[j];
+        while (x->open) {
+            uint8_t buf[BLOCK_BYTES];
+            size_t k = 0;
+            for (int64_t v = x->next; v <= x->to && k < per; v++, k++) {
+                const struct rec *r = &nd->recs[v];
+                uint8_t *p = buf + k * REC_BYTES;
+                sq_le64_store(p, (uint64_t)v);
+                sq_le64_store(p + 8, r->vid);
+                sq_le32_store(p + 16, r->sender);
+                sq_le32_store(p + 20, r->counter);
+            }
+            bool last = x->next + (int64_t)k > x->to;
+            int rc = grp_state_send(nd->g, x->joiner, buf, k * REC_BYTES, last);
+            if (rc == SQ_EAGAIN || rc == SQ_EFULL) {
+                break;
+            }
+            if (rc != SQ_OK) {
+                x->open = false; /* the joiner is gone or asked someone else */
+                break;
+            }
+            x->next += (int64_t)k;
+            x->open = !last;
+        }
+    }
+}
+
+static void on_state_receive(void *ctx, const uint8_t *data, size_t size, bool last)
+{
+    (void)last;
+    struct node *nd = ctx;
+    if (size % REC_BYTES != 0) {
+        failf(nd->w, "node %u: state chunk of %zu bytes", nd->id, size);
+        return;
+    }
+    for (size_t off = 0; off < size; off += REC_BYTES) {
+        int64_t v = (int64_t)sq_le64_load(data + off);
+        struct rec r = {.vid = sq_le64_load(data + off + 8),
+                        .sender = sq_le32_load(data + off + 16),
+                        .counter = sq_le32_load(data + off + 20),
+                        .transferred = true};
+        if (v < nd->log_len) {
+            if (nd->recs[v].sender != r.sender || nd->recs[v].counter != r.counter) {
+                failf(nd->w, "node %u: transferred version %lld differs from its log", nd->id,
+                      (long long)v);
+            }
+            continue;
+        }
+        log_append(nd, v, &r);
+    }
+    nd->durable_len = nd->log_len; /* made durable before it is reported */
+    if (nd->log_len - 1 > nd->persisted_reported) {
+        nd->persisted_reported = nd->log_len - 1;
+        grp_report_persisted(nd->g, nd->persisted_reported);
+    }
+}
+
+static void on_truncate(void *ctx, int64_t keep)
+{
+    struct node *nd = ctx;
+    nd->log_len = nd->durable_len = keep + 1;
+    nd->persisted_reported = keep;
+}
+
 static void persist_cb(void *arg)
 {
     struct node *nd = arg;
     nd->persist_scheduled = false;
-    if (nd->crashed || nd->stopped) {
+    if (nd->crashed || nd->stopped || nd->g == NULL || grp_is_joining(nd->g)) {
         return;
     }
-    if (nd->last_version > nd->persisted_reported) {
-        nd->persisted_reported = nd->last_version;
-        grp_report_persisted(nd->g, nd->last_version);
+    nd->durable_len = nd->log_len;
+    if (nd->log_len - 1 > nd->persisted_reported) {
+        nd->persisted_reported = nd->log_len - 1;
+        grp_report_persisted(nd->g, nd->persisted_reported);
     }
 }
 
@@ -238,7 +421,7 @@ static void try_send(struct node *nd)
         void *buf;
         int rc = grp_send_reserve(nd->g, size, &buf);
         if (rc == SQ_EAGAIN || rc == SQ_EVIEW) {
-            return; /* flow control, or a view change in progress: try later */
+            return; /* flow control, a view change or a join in progress: try later */
         }
         if (rc != SQ_OK) {
             failf(nd->w, "node %u: reserve(%u): %s", nd->id, size, sq_errname(rc));
@@ -256,11 +439,18 @@ static void node_poll(void *arg)
     if (nd->g == NULL || nd->crashed || nd->stopped) {
         return;
     }
-    try_send(nd);
+    if (!grp_is_joining(nd->g)) {
+        try_send(nd);
+    }
     grp_poll(nd->g);
-    if (nd->last_version > nd->persisted_reported && !nd->persist_scheduled) {
+    xfer_pump(nd);
+    if (nd->log_len - 1 > nd->persisted_reported && !nd->persist_scheduled &&
+        !grp_is_joining(nd->g)) {
         nd->persist_scheduled = true;
         uint64_t delay = sq_prng_range(simnet_prng(nd->w->sim), 1000, 300000);
+        if (nd->slow) {
+            delay *= 20;
+        }
         simnet_call_at(nd->w->sim, simnet_now(nd->w->sim) + delay, nd->id, persist_cb, nd);
     }
 }
@@ -276,19 +466,132 @@ static void tick_cb(void *arg)
     simnet_call_at(nd->w->sim, simnet_now(nd->w->sim) + TICK_NS, nd->id, tick_cb, nd);
 }
 
-struct crash_ev {
-    struct world *w;
-    uint32_t id;
-};
-
-static struct crash_ev crash_evs[NODES_MAX];
-
-static void crash_cb(void *arg)
+/* Starts the node's process: transport handler, peers, buffers, and its group (a member of
+ * `view`, or a joiner with its durable log when view is NULL). */
+static void node_start(struct node *nd, const struct grp_view *view)
 {
-    struct crash_ev *c = arg;
-    struct node *nd = &c->w->nodes[c->id];
+    struct world *w = nd->w;
+    struct net_handler h = {.arg = nd, .peer_failed = on_peer_failed, .recv_done = on_recv_done};
+    simnet_set_handler(w->sim, nd->id, &h);
+    simnet_set_poll(w->sim, nd->id, node_poll, nd);
+    memset(nd->readd_pending, 0, sizeof(nd->readd_pending));
+    memset(nd->xfers, 0, sizeof(nd->xfers));
+    struct grp_upcalls up = {.ctx = nd, .deliver = on_deliver, .persisted = on_persisted,
+                             .view_installed = on_view, .stopped = on_stopped,
+                             .state_request = on_state_request,
+                             .state_receive = on_state_receive, .truncate = on_truncate};
+    struct rdmc_io io = {.ctx = nd, .send = rdmc_send};
+    struct grp_config gc = {.view = view, .my_id = nd->id, .net = nd->net, .rdmc_io = &io,
+                            .settings = &w->set, .up = &up, .version_base = nd->durable_len,
+                            .heartbeat_ns = TICK_NS, .failure_timeout_ns = FAIL_TIMEOUT_NS,
+                            .validators = w->validators, .validator_count = w->n,
+                            .join = view == NULL,
+                            .last_view = view == NULL && nd->have_view ? &nd->last_view : NULL,
+                            .join_retry_ns = JOIN_RETRY_NS};
+    int rc = grp_group_create(&nd->g, &gc);
+    SQ_ASSERT(rc == SQ_OK);
+    for (uint32_t peer = 0; peer < w->n; peer++) {
+        if (peer != nd->id) {
+            if (view == NULL) {
+                rc = net_peer_add(nd->net, peer);
+                SQ_ASSERT(rc == SQ_OK);
+            }
+            post_bufs(nd, peer);
+        }
+    }
+    if (view != NULL) {
+        nd->last_view = *view; /* the first view is logged at creation */
+        nd->have_view = true;
+        nd->vid = view->vid;
+    }
+    grp_tick(nd->g, simnet_now(w->sim));
+    simnet_call_at(w->sim, simnet_now(w->sim) + TICK_NS, nd->id, tick_cb, nd);
+}
+
+static void node_crash(struct node *nd)
+{
+    if (nd->crashed) {
+        return;
+    }
     nd->crashed = true;
-    simnet_node_crash(c->w->sim, c->id);
+    nd->disturbed = true;
+    simnet_node_crash(nd->w->sim, nd->id);
+    /* Unsynced deliveries are lost; the durable prefix and the view log survive. */
+    nd->log_len = nd->durable_len;
+}
+
+/* A new process for a crashed, stopped or departed member: it rejoins with its durable state. */
+static void node_restart(struct node *nd)
+{
+    node_crash(nd);
+    grp_group_destroy(nd->g);
+    nd->g = NULL;
+    simnet_node_restart(nd->w->sim, nd->id);
+    nd->incarnation++;
+    nd->crashed = nd->stopped = false;
+    nd->persisted_reported = nd->durable_len - 1;
+    nd->persist_scheduled = false;
+    nd->slow = false;
+    node_start(nd, NULL);
+}
+
+struct fault_ev {
+    struct world *w;
+    uint32_t a, b;
+    int kind; /* 0 crash a, 1 cut a->b (both if b2), 2 heal, 3 leave a */
+    bool both;
+};
+static struct fault_ev fault_evs[4 * NODES_MAX];
+
+static void fault_cb(void *arg)
+{
+    struct fault_ev *f = arg;
+    struct world *w = f->w;
+    struct node *a = &w->nodes[f->a];
+    switch (f->kind) {
+    case 0:
+        node_crash(a);
+        break;
+    case 1:
+        a->cut = true;
+        simnet_link_cut(w->sim, f->a, f->b, f->both);
+        break;
+    case 2:
+        simnet_link_heal(w->sim, f->a, f->b, f->both);
+        break;
+    case 3:
+        if (!a->crashed && !a->stopped) {
+            a->disturbed = a->left = true;
+            grp_leave(a->g);
+        }
+        break;
+    default:
+        SQ_ASSERT(false);
+    }
+}
+
+static void heal_cb(void *arg)
+{
+    struct world *w = arg;
+    w->healed = true;
+    for (uint32_t a = 0; a < w->n; a++) {
+        for (uint32_t b = 0; b < w->n; b++) {
+            if (a != b) {
+                simnet_link_heal(w->sim, a, b, false);
+            }
+        }
+    }
+    if (w->total_crash) {
+        for (uint32_t i = 0; i < w->n; i++) {
+            node_crash(&w->nodes[i]);
+        }
+    }
+    for (uint32_t i = 0; i < w->n; i++) {
+        struct node *nd = &w->nodes[i];
+        if (nd->crashed || nd->stopped) {
+            node_restart(nd);
+        }
+    }
 }
 
 static void world_check(void *arg)
@@ -304,51 +607,90 @@ static void world_check(void *arg)
     }
 }
 
+/* The fault phase's majority rule: a member may stop only if half or more of the view it stopped
+ * in was really disturbed (crashed, cut away, or itself excluded). Checked when it stops. */
+static void check_stop(struct world *w, struct node *nd)
+{
+    if (nd->stop_reason == SQ_EVIEW || nd->left || w->healed) {
+        return; /* excluded (suspected, or cut away) or left: it rejoins after healing */
+    }
+    uint32_t members = 0, lost = 0, rip = 0;
+    for (uint32_t j = 0; j < w->n; j++) {
+        if ((nd->stop_view_members >> j) & 1u) {
+            members++;
+            lost += j != nd->id && (w->nodes[j].crashed || w->nodes[j].cut);
+            rip += w->nodes[j].left;
+        }
+    }
+    if (nd->stop_reason != SQ_EPEER ||
+        (!nd->cut && lost - (lost < rip ? lost : rip) < (members - rip + 1) / 2)) {
+        failf(w, "node %u stopped (%s) with %u of %u members of its view lost", nd->id,
+              sq_errname(nd->stop_reason), lost, members);
+    }
+}
+
 static bool finished(void *arg)
 {
     struct world *w = arg;
     if (w->fail[0] != '\0') {
         return true;
     }
-    /* Once one survivor stopped (majority lost in its view), the others must stop too. */
-    bool any_stopped = false, all_stopped = true;
     for (uint32_t i = 0; i < w->n; i++) {
-        if (!w->nodes[i].crashed) {
-            any_stopped |= w->nodes[i].stopped;
-            all_stopped &= w->nodes[i].stopped;
+        struct node *nd = &w->nodes[i];
+        if (nd->stopped && !nd->stop_checked) {
+            nd->stop_checked = nd->disturbed = true;
+            check_stop(w, nd);
         }
     }
-    if (any_stopped) {
-        return all_stopped;
-    }
-    /* Every survivor in a view of exactly the survivors, having delivered every survivor's
-     * messages. */
-    uint32_t expect = 0;
-    uint64_t alive = 0;
-    for (uint32_t i = 0; i < w->n; i++) {
-        if (!w->nodes[i].crashed) {
-            expect += w->nodes[i].to_send;
-            alive |= UINT64_C(1) << i;
-        }
+    if (!w->healed) {
+        return false;
     }
     for (uint32_t i = 0; i < w->n; i++) {
         struct node *nd = &w->nodes[i];
-        if (nd->crashed) {
-            continue;
+        if (nd->stopped) {
+            nd->stop_checked = false;
+            node_restart(nd); /* stopped after healing began: it comes back too */
+        }
+    }
+    /* One view of every member, no joiner waiting, every final message delivered everywhere. */
+    uint64_t all = (UINT64_C(1) << w->n) - 1;
+    for (uint32_t i = 0; i < w->n; i++) {
+        struct node *nd = &w->nodes[i];
+        if (nd->crashed || nd->stopped || grp_is_joining(nd->g)) {
+            return false;
         }
         const struct grp_view *v = grp_view(nd->g);
         uint64_t mask = 0;
         for (uint32_t r = 0; r < v->member_count; r++) {
             mask |= UINT64_C(1) << v->members[r].id;
         }
-        if (mask != alive || nd->sent < nd->to_send) {
+        if (mask != all || grp_is_wedged(nd->g)) {
             return false;
         }
-        uint32_t got = 0;
-        for (uint32_t d = 0; d < nd->rec_count; d++) {
-            got += (uint32_t)((alive >> nd->recs[d].sender) & 1u);
+    }
+    for (uint32_t i = 0; i < w->n; i++) {
+        struct node *nd = &w->nodes[i];
+        if (!nd->final_queued) {
+            /* The members' last messages, sent once the group is whole again. */
+            nd->final_queued = true;
+            uint64_t now = simnet_now(w->sim);
+            for (uint32_t m = 0; m < FINAL_MSGS; m++) {
+                nd->sizes[nd->to_send] = 12 + m * 200;
+                nd->send_at[nd->to_send++] = now;
+            }
         }
-        if (got < expect) {
+    }
+    for (uint32_t i = 0; i < w->n; i++) {
+        struct node *nd = &w->nodes[i];
+        if (nd->sent < nd->to_send) {
+            return false;
+        }
+        uint32_t finals = 0;
+        for (int64_t v = 0; v < nd->log_len; v++) {
+            const struct rec *r = &nd->recs[v];
+            finals += r->counter >= w->nodes[r->sender].to_send - FINAL_MSGS;
+        }
+        if (finals < w->n * FINAL_MSGS) {
             return false;
         }
     }
@@ -357,113 +699,66 @@ static bool finished(void *arg)
 
 static void oracle(struct world *w)
 {
-    uint64_t alive = 0;
+    /* Logs agree version by version (delivered or transferred). */
     for (uint32_t i = 0; i < w->n; i++) {
-        if (!w->nodes[i].crashed) {
-            alive |= UINT64_C(1) << i;
-        }
-    }
-    /* The majority rule is per view (§5.8): a survivor may stop only if half or more of the
-     * view it stopped in really crashed; then the group is over and liveness is not asked. */
-    bool group_over = false;
-    for (uint32_t i = 0; i < w->n; i++) {
-        struct node *nd = &w->nodes[i];
-        if (nd->crashed || !nd->stopped) {
-            continue;
-        }
-        uint32_t members = 0, dead = 0;
-        for (uint32_t j = 0; j < w->n; j++) {
-            if ((nd->stop_view_members >> j) & 1u) {
-                members++;
-                dead += w->nodes[j].crashed ? 1u : 0u;
+        for (uint32_t j = i + 1; j < w->n; j++) {
+            const struct node *a = &w->nodes[i], *b = &w->nodes[j];
+            int64_t common = a->log_len < b->log_len ? a->log_len : b->log_len;
+            for (int64_t v = 0; v < common; v++) {
+                if (a->recs[v].sender != b->recs[v].sender ||
+                    a->recs[v].counter != b->recs[v].counter || a->recs[v].vid != b->recs[v].vid) {
+                    failf(w, "nodes %u and %u differ at version %lld", i, j, (long long)v);
+                    return;
+                }
             }
         }
-        if (nd->stop_reason != SQ_EPEER || dead < (members + 1) / 2) {
-            failf(w, "node %u stopped (%s) with %u of %u members of its view crashed", i,
-                  sq_errname(nd->stop_reason), dead, members);
+    }
+    /* Nothing that reached the persistence frontier is lost. */
+    for (uint32_t i = 0; i < w->n; i++) {
+        if (w->nodes[i].log_len <= w->frontier_max) {
+            failf(w, "node %u: log of %lld versions lost the frontier %lld", i,
+                  (long long)w->nodes[i].log_len, (long long)w->frontier_max);
             return;
         }
-        group_over = true;
     }
-    w->majority_lost = group_over;
-    /* Per view: the members that went on to the next view delivered identical sequences in it;
-     * everyone else (crashed, stopped) delivered a prefix. The reference for view v is the
-     * longest sequence any member delivered in v. */
-    for (uint64_t v = 0; v < VIEWS_MAX; v++) {
-        const struct rec *ref = NULL;
-        uint32_t ref_len = 0, ref_node = 0;
-        for (uint32_t i = 0; i < w->n; i++) {
-            struct node *nd = &w->nodes[i];
-            uint32_t a = 0;
-            while (a < nd->rec_count && nd->recs[a].vid < v) {
-                a++;
-            }
-            uint32_t b = a;
-            while (b < nd->rec_count && nd->recs[b].vid == v) {
-                b++;
-            }
-            uint32_t len = b - a;
-            const struct rec *seq = nd->recs + a;
-            uint32_t common = len < ref_len ? len : ref_len;
-            for (uint32_t k = 0; k < common && ref != NULL; k++) {
-                if (seq[k].sender != ref[k].sender || seq[k].counter != ref[k].counter ||
-                    seq[k].version != ref[k].version) {
-                    failf(w, "view %llu: nodes %u and %u differ at delivery %u",
-                          (unsigned long long)v, i, ref_node, k);
-                    return;
-                }
-            }
-            if (len > ref_len) {
-                ref = seq;
-                ref_len = len;
-                ref_node = i;
-            }
-        }
-        /* Members that installed v+1 must have delivered all of v. */
-        for (uint32_t i = 0; i < w->n && ref != NULL; i++) {
-            struct node *nd = &w->nodes[i];
-            if (nd->vid > v) {
-                uint32_t len = 0;
-                for (uint32_t d = 0; d < nd->rec_count; d++) {
-                    len += nd->recs[d].vid == v;
-                }
-                if (len != ref_len) {
-                    failf(w, "view %llu: node %u installed the next view after %u of %u "
-                             "deliveries",
-                          (unsigned long long)v, i, len, ref_len);
-                    return;
-                }
-            }
-        }
-    }
-    /* Exactly once: survivors' messages at every survivor; nothing twice anywhere. */
+    /* Nothing twice; every message of an undisturbed member everywhere. */
     for (uint32_t i = 0; i < w->n; i++) {
         struct node *nd = &w->nodes[i];
-        static uint8_t seen[NODES_MAX][MSGS_MAX];
+        static uint8_t seen[NODES_MAX][MSGS_MAX + FINAL_MSGS];
         memset(seen, 0, sizeof(seen));
-        for (uint32_t d = 0; d < nd->rec_count; d++) {
-            const struct rec *r = &nd->recs[d];
-            if (r->sender >= w->n || r->counter >= MSGS_MAX) {
-                failf(w, "node %u: delivered an unknown message", i);
+        for (int64_t v = 0; v < nd->log_len; v++) {
+            const struct rec *r = &nd->recs[v];
+            if (r->sender >= w->n || r->counter >= MSGS_MAX + FINAL_MSGS) {
+                failf(w, "node %u: an unknown message in its log", i);
                 return;
             }
             if (seen[r->sender][r->counter]++) {
-                failf(w, "node %u delivered message %u of %u twice", i, r->counter, r->sender);
+                failf(w, "node %u holds message %u of %u twice", i, r->counter, r->sender);
                 return;
             }
         }
-        if (nd->crashed || w->majority_lost) {
-            continue;
-        }
         for (uint32_t s = 0; s < w->n; s++) {
-            if (!((alive >> s) & 1u)) {
+            if (w->nodes[s].disturbed) {
                 continue;
             }
             for (uint32_t c = 0; c < w->nodes[s].to_send; c++) {
                 if (!seen[s][c]) {
-                    failf(w, "node %u never delivered message %u of survivor %u", i, c, s);
+                    failf(w, "node %u never delivered message %u of undisturbed member %u", i, c,
+                          s);
                     return;
                 }
+            }
+        }
+    }
+    /* Per view: deliveries are a contiguous run of versions of the shared log, so agreement of
+     * the logs makes every member's sequence in v a prefix of one sequence; a member that went on
+     * to a later view holds all of v. */
+    for (uint32_t i = 0; i < w->n; i++) {
+        const struct node *nd = &w->nodes[i];
+        for (int64_t v = 1; v < nd->log_len; v++) {
+            if (nd->recs[v].vid < nd->recs[v - 1].vid) {
+                failf(w, "node %u: view ids go down in its log at version %lld", i, (long long)v);
+                return;
             }
         }
     }
@@ -477,6 +772,7 @@ static int run_one(uint64_t seed, bool verbose, uint64_t *trace)
     memset(&w, 0, sizeof(w));
     w.seed = seed;
     w.check_every = (seed % 20 == 0 || check_all) ? 1 : 64;
+    w.frontier_max = -1;
     struct sq_prng p;
     sq_prng_seed(&p, seed ^ UINT64_C(0xc4a5));
     w.n = (uint32_t)sq_prng_range(&p, 3, NODES_MAX);
@@ -488,10 +784,12 @@ static int run_one(uint64_t seed, bool verbose, uint64_t *trace)
     w.set.rdmc.sched = (enum rdmc_sched)sq_prng_below(&p, RDMC_SCHED_COUNT);
     struct simnet_config sc = {.seed = seed, .node_count = w.n, .delay_min_ns = 1000,
                                .delay_max_ns = sq_prng_range(&p, 5000, 500000),
-                               .fail_detect_ns = sq_prng_range(&p, 1000000, 50000000)};
+                               .fail_detect_ns = sq_prng_range(&p, 1000000, 50000000),
+                               .link_timeout_ns = sq_prng_range(&p, 2000000, 40000000)};
     int rc = simnet_create(&w.sim, &sc);
     SQ_ASSERT(rc == SQ_OK);
-    /* Faults: usually a minority crashes; one seed in six loses half or more. */
+    /* Faults: usually a minority is disturbed; one seed in six crashes half or more; one in
+     * eight ends with everyone crashed (a total restart). */
     uint32_t minority_max = (w.n - 1) / 2;
     if (sq_prng_chance(&p, 1, 6)) {
         w.crashes = (uint32_t)sq_prng_range(&p, (w.n + 1) / 2, w.n - 1);
@@ -499,26 +797,27 @@ static int run_one(uint64_t seed, bool verbose, uint64_t *trace)
     } else {
         w.crashes = (uint32_t)sq_prng_range(&p, 0, minority_max);
     }
+    w.total_crash = sq_prng_chance(&p, 1, 8);
     struct grp_view view;
     memset(&view, 0, sizeof(view));
-    view.vid = 0;
     view.member_count = w.n;
     for (uint32_t i = 0; i < w.n; i++) {
         view.members[i].id = i;
+        w.validators[i].id = i;
     }
     w.nodes = calloc(w.n, sizeof(*w.nodes));
     SQ_ASSERT(w.nodes != NULL);
     uint64_t t0 = simnet_now(w.sim);
     uint64_t horizon = 200 * 1000 * 1000ull; /* sends spread over 200 ms */
+    w.heal_at = t0 + horizon + sq_prng_range(&p, 0, 300 * 1000 * 1000ull);
     for (uint32_t i = 0; i < w.n; i++) {
         struct node *nd = &w.nodes[i];
         nd->w = &w;
         nd->id = i;
         nd->net = simnet_net(w.sim, i);
         nd->bufs = calloc((size_t)w.n * RECV_BUFS, sizeof(*nd->bufs));
-        nd->recs = calloc(DELIV_MAX, sizeof(struct rec));
+        nd->recs = calloc(LOG_MAX, sizeof(struct rec));
         SQ_ASSERT(nd->bufs != NULL && nd->recs != NULL);
-        nd->last_version = -1;
         nd->persisted_reported = -1;
         nd->to_send = sq_prng_chance(&p, 4, 5) ? (uint32_t)sq_prng_range(&p, 1, 120) : 0;
         uint64_t at = t0;
@@ -530,33 +829,10 @@ static int run_one(uint64_t seed, bool verbose, uint64_t *trace)
             at += sq_prng_below(&p, 2 * horizon / MSGS_MAX + 1);
             nd->send_at[m] = at;
         }
-        struct net_handler h = {.arg = nd, .peer_failed = on_peer_failed,
-                                .recv_done = on_recv_done};
-        simnet_set_handler(w.sim, i, &h);
-        simnet_set_poll(w.sim, i, node_poll, nd);
     }
     simnet_connect_all(w.sim);
-    struct grp_upcalls up = {.deliver = on_deliver, .view_installed = on_view,
-                             .stopped = on_stopped};
     for (uint32_t i = 0; i < w.n; i++) {
-        struct node *nd = &w.nodes[i];
-        struct rdmc_io io = {.ctx = nd, .send = rdmc_send};
-        up.ctx = nd;
-        struct grp_config gc = {.view = &view, .my_id = i, .net = nd->net, .rdmc_io = &io,
-                                .settings = &w.set, .up = &up, .version_base = 0,
-                                .heartbeat_ns = TICK_NS, .failure_timeout_ns = FAIL_TIMEOUT_NS};
-        rc = grp_group_create(&nd->g, &gc);
-        SQ_ASSERT(rc == SQ_OK);
-        for (uint32_t peer = 0; peer < w.n; peer++) {
-            for (uint32_t b = 0; peer != i && b < RECV_BUFS; b++) {
-                struct recv_buf *rb = &nd->bufs[peer * RECV_BUFS + b];
-                rc = net_recv_post(nd->net, peer, rb->data, sizeof(rb->data),
-                                   (uint64_t)(uintptr_t)rb);
-                SQ_ASSERT(rc == SQ_OK);
-            }
-        }
-        grp_tick(nd->g, t0);
-        simnet_call_at(w.sim, t0 + TICK_NS, i, tick_cb, nd);
+        node_start(&w.nodes[i], &view);
     }
     w.view_members[0] = (UINT64_C(1) << w.n) - 1;
     /* Crash distinct members at random moments within and after the send horizon. */
@@ -570,28 +846,58 @@ static int run_one(uint64_t seed, bool verbose, uint64_t *trace)
         order[i] = order[j];
         order[j] = t;
     }
+    uint32_t nf = 0;
     for (uint32_t c = 0; c < w.crashes; c++) {
-        crash_evs[order[c]] = (struct crash_ev){.w = &w, .id = order[c]};
-        /* Sometimes two crashes close together: the second lands inside the view change. */
+        /* Sometimes two crashes close together: the second lands inside the view change (and
+         * sometimes it is the leader, rank 0, during cleanup). */
         uint64_t at = t0 + sq_prng_below(&p, horizon);
         if (c > 0 && sq_prng_chance(&p, 1, 3)) {
             at = t0 + sq_prng_below(&p, 30 * 1000 * 1000ull);
         }
-        simnet_call_at(w.sim, at, order[c], crash_cb, &crash_evs[order[c]]);
+        fault_evs[nf] = (struct fault_ev){.w = &w, .a = order[c], .kind = 0};
+        simnet_call_at(w.sim, at, order[c], fault_cb, &fault_evs[nf++]);
     }
+    /* Without a lost majority: maybe a cut that isolates one member (both ways or one way), maybe
+     * a graceful leave, maybe a slow member, among the members that do not crash. */
+    if (!w.majority_lost && w.crashes < minority_max) {
+        uint32_t a = order[w.crashes];
+        uint64_t at = t0 + sq_prng_below(&p, horizon);
+        bool both = sq_prng_chance(&p, 1, 2);
+        uint64_t len = sq_prng_chance(&p, 1, 2) ? sq_prng_below(&p, sc.link_timeout_ns / 2)
+                                                : sc.link_timeout_ns * 2;
+        if (sq_prng_chance(&p, 1, 2)) {
+            for (uint32_t b = 0; b < w.n && nf + 2 <= 4 * NODES_MAX; b++) {
+                if (b == a) {
+                    continue;
+                }
+                fault_evs[nf] = (struct fault_ev){.w = &w, .a = a, .b = b, .kind = 1, .both = both};
+                simnet_call_at(w.sim, at, a, fault_cb, &fault_evs[nf++]);
+                fault_evs[nf] = (struct fault_ev){.w = &w, .a = a, .b = b, .kind = 2, .both = both};
+                simnet_call_at(w.sim, at + len, a, fault_cb, &fault_evs[nf++]);
+            }
+        } else if (sq_prng_chance(&p, 1, 2)) {
+            fault_evs[nf] = (struct fault_ev){.w = &w, .a = a, .kind = 3};
+            simnet_call_at(w.sim, at, a, fault_cb, &fault_evs[nf++]);
+        }
+    }
+    if (!w.majority_lost && sq_prng_chance(&p, 1, 4)) {
+        w.nodes[order[w.n - 1]].slow = true;
+    }
+    simnet_call_at(w.sim, w.heal_at, order[w.n - 1], heal_cb, &w);
     simnet_set_check(w.sim, world_check, &w);
-    bool ok = simnet_run_until_cond(w.sim, finished, &w, t0 + 30 * SQ_NS_PER_S);
+    bool ok = simnet_run_until_cond(w.sim, finished, &w, w.heal_at + 60 * SQ_NS_PER_S);
     if (w.fail[0] == '\0' && !ok) {
-        failf(&w, "no progress within 30 s of simulated time");
+        failf(&w, "no progress within 60 s of simulated time after healing");
         for (uint32_t i = 0; i < w.n; i++) {
             struct node *nd = &w.nodes[i];
             struct grp_stats st;
             grp_group_stats(nd->g, &st);
             fprintf(stderr,
-                    "  node %u: crashed %d stopped %d vid %llu sent %u/%u delivered %u "
+                    "  node %u: crashed %d stopped %d joining %d vid %llu sent %u/%u log %lld "
                     "seq %lld stable %lld dseq %lld\n",
-                    i, nd->crashed, nd->stopped, (unsigned long long)nd->vid, nd->sent,
-                    nd->to_send, nd->rec_count, (long long)st.seq_num, (long long)st.stable_seq,
+                    i, nd->crashed, nd->stopped, grp_is_joining(nd->g),
+                    (unsigned long long)grp_view(nd->g)->vid, nd->sent, nd->to_send,
+                    (long long)nd->log_len, (long long)st.seq_num, (long long)st.stable_seq,
                     (long long)st.delivered_seq);
         }
     }
@@ -600,17 +906,18 @@ static int run_one(uint64_t seed, bool verbose, uint64_t *trace)
     }
     uint64_t h = simnet_trace_hash(w.sim);
     for (uint32_t i = 0; i < w.n; i++) {
-        for (uint32_t d = 0; d < w.nodes[i].rec_count; d++) {
-            h ^= ((uint64_t)w.nodes[i].recs[d].counter << 20) ^ w.nodes[i].recs[d].sender ^
-                 ((uint64_t)i << 56) ^ w.nodes[i].recs[d].vid;
+        for (int64_t v = 0; v < w.nodes[i].log_len; v++) {
+            const struct rec *r = &w.nodes[i].recs[v];
+            h ^= ((uint64_t)r->counter << 20) ^ r->sender ^ ((uint64_t)i << 56) ^ r->vid;
             h = sq_splitmix64(&h);
         }
     }
     *trace = h;
     if (verbose || w.fail[0] != '\0') {
-        fprintf(stderr, "seed %" PRIu64 ": n=%u crashes=%u%s views=%llu t=%.3fs %s%s\n", seed,
+        fprintf(stderr, "seed %" PRIu64 ": n=%u crashes=%u%s%s views=%llu t=%.3fs %s%s\n", seed,
                 w.n, w.crashes, w.majority_lost ? " (majority lost)" : "",
-                (unsigned long long)w.nodes[order[w.n - 1]].vid,
+                w.total_crash ? " (total restart)" : "",
+                (unsigned long long)grp_view(w.nodes[0].g)->vid,
                 (double)(simnet_now(w.sim) - t0) / 1e9, w.fail[0] ? "FAIL: " : "ok", w.fail);
     }
     for (uint32_t i = 0; i < w.n; i++) {
@@ -640,7 +947,8 @@ int main(int argc, char **argv)
         } else if (strcmp(argv[i], "--check-all") == 0) {
             check_all = true;
         } else {
-            fprintf(stderr, "usage: sim_viewchange [--seed S] [--seeds N] [--verbose] [--check-all]\n");
+            fprintf(stderr,
+                    "usage: sim_viewchange [--seed S] [--seeds N] [--verbose] [--check-all]\n");
             return 2;
         }
     }

@@ -49,6 +49,11 @@ struct grp_settings {
     struct rdmc_settings rdmc; /* block size, schedule (msg_bytes_max is derived) */
     struct grp_layout_spec layout;
     uint32_t sst_region;       /* transport region id for the table (default 1) */
+    /* Reserve one version at the start of every view a member enters after the first: the
+     * view's record (for the ledger, its view-change block), which every member writes itself
+     * at grp_view_record_version() when the view is installed (after its state transfer, for a
+     * joiner) and reports persisted like a delivery. Default false. */
+    bool view_record;
 };
 
 /* Fills the defaults above. */
@@ -200,6 +205,13 @@ uint32_t grp_gms_imm(void);
 /* Transport event: a membership message from validator `peer` (authenticated by the transport).
  * Malformed or unexpected messages are logged and dropped. */
 void grp_gms_recv(struct grp_group *g, uint32_t peer, const uint8_t *data, size_t size);
+
+/* The version reserved for the current view's record (settings.view_record), or -1 when the
+ * view has none (the setting is off, or this is the view the group was created in). */
+int64_t grp_view_record_version(const struct grp_group *g);
+
+/* True while a joiner waits for its state transfer (nothing is delivered until it ends). */
+bool grp_is_receiving_state(const struct grp_group *g);
 
 /* True while this member is a joiner that is not in a view yet. */
 bool grp_is_joining(const struct grp_group *g);

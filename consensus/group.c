@@ -147,6 +147,7 @@ struct grp_group {
     uint32_t xfer_count;
     int64_t view_version_base; /* the first version of the current view */
     int64_t view_carry;        /* num_installed at the current view's start */
+    bool view_has_record;      /* the view's first version is its record (settings.view_record) */
     bool leaving;
 
     uint8_t *scratch;      /* one SMC payload, copied out of the table for delivery */
@@ -1911,12 +1912,16 @@ static void install_next(struct grp_group *g)
     }
     g->resend_count = g->outbox_count;
     epoch_end(g);
+    if (g->set.view_record) {
+        g->version_next++; /* the next view's record */
+    }
     int rc = epoch_begin(g, &next, &prev_view, &prev_layout, NULL, &carry);
     if (rc != SQ_OK) {
         stop_with(g, rc, rc == SQ_EAGAIN ? "the next view is inadequately provisioned"
                                          : "cannot build the next view");
         return;
     }
+    g->view_has_record = g->set.view_record;
     g->stats.views_installed++;
     SQ_INFO("grp", "view installed", "vid=%llu member=%u members=%u joined=%u resend=%u",
             (unsigned long long)g->view.vid, g->my_id, g->view.member_count,
@@ -1972,6 +1977,16 @@ size_t grp_state_chunk_max(const struct grp_group *g)
 bool grp_is_joining(const struct grp_group *g)
 {
     return g->joining;
+}
+
+bool grp_is_receiving_state(const struct grp_group *g)
+{
+    return g->state_pending;
+}
+
+int64_t grp_view_record_version(const struct grp_group *g)
+{
+    return g->view_has_record && g->sst != NULL ? g->view_version_base - 1 : -1;
 }
 
 static int gms_send(struct grp_group *g, uint32_t peer, const uint8_t *buf, size_t size)
@@ -2086,13 +2101,18 @@ static void accept_view(struct grp_group *g, uint32_t from, const struct grp_vie
     if (g->promised_to != UINT32_MAX && g->promised_to != from) {
         return; /* promised to another restart leader (§5.8) */
     }
-    if (g->join_have > base - 1) {
+    /* The log before the view ends at `keep`; the view's record (if any) follows it. */
+    int64_t keep = base - 1 - (g->set.view_record ? 1 : 0);
+    if (keep < -1) {
+        return;
+    }
+    if (g->join_have > keep) {
         SQ_WARN("grp", "local log is longer than the group's: truncating", "member=%u have=%lld "
-                "keep=%lld", g->my_id, (long long)g->join_have, (long long)(base - 1));
+                "keep=%lld", g->my_id, (long long)g->join_have, (long long)keep);
         if (g->up.truncate != NULL) {
-            g->up.truncate(g->up.ctx, base - 1);
+            g->up.truncate(g->up.ctx, keep);
         }
-        g->join_have = base - 1;
+        g->join_have = keep;
     }
     g->version_next = base;
     g->persisted_reported = g->signed_reported = g->verified_reported = g->join_have;
@@ -2103,13 +2123,14 @@ static void accept_view(struct grp_group *g, uint32_t from, const struct grp_vie
         stop_with(g, rc, "cannot build the view it was added to");
         return;
     }
+    g->view_has_record = g->set.view_record;
     g->stats.views_installed++;
     SQ_INFO("grp", "joined", "member=%u vid=%llu members=%u base=%lld have=%lld", g->my_id,
             (unsigned long long)view->vid, view->member_count, (long long)base,
             (long long)g->join_have);
-    if (g->join_have < base - 1) {
+    if (g->join_have < keep) {
         g->state_pending = true;
-        g->state_to = base - 1;
+        g->state_to = keep;
         memcpy(g->state_full, full, full_count * sizeof(*full));
         g->state_full_count = full_count;
         g->state_tries = 0;
@@ -2257,14 +2278,15 @@ static void restart_try(struct grp_group *g)
             full[full_count++] = id;
         }
     }
+    int64_t base = have_max + 1 + (g->set.view_record ? 1 : 0);
     SQ_INFO("grp", "total restart view", "vid=%llu members=%u base=%lld",
-            (unsigned long long)rv.vid, rv.member_count, (long long)(have_max + 1));
+            (unsigned long long)rv.vid, rv.member_count, (long long)base);
     for (uint32_t r = 0; r < rv.member_count; r++) {
         if (rv.members[r].id != g->my_id) {
-            send_view(g, rv.members[r].id, &rv, &layout, have_max + 1, 0, full, full_count);
+            send_view(g, rv.members[r].id, &rv, &layout, base, 0, full, full_count);
         }
     }
-    accept_view(g, g->my_id, &rv, &layout, have_max + 1, 0, full, full_count);
+    accept_view(g, g->my_id, &rv, &layout, base, 0, full, full_count);
 }
 
 /* A member of the running view hears a join request (§5.9). */

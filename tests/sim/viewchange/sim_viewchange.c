@@ -58,6 +58,7 @@
 #define JOIN_RETRY_NS (20 * 1000 * 1000ull)
 #define READD_NS (5 * 1000 * 1000ull) /* a failed peer's connection is re-made after this */
 #define REC_BYTES 24                 /* a log record in a state-transfer chunk */
+#define RECORD_SENDER 0xFFFFu        /* a view's record in the log (settings.view_record) */
 
 struct rec {
     uint64_t vid;
@@ -118,6 +119,7 @@ struct node {
     uint32_t sizes[MSGS_MAX + FINAL_MSGS];
     uint64_t send_at[MSGS_MAX + FINAL_MSGS];
     bool final_queued;
+    int64_t record_pending; /* a joiner's view record, written once its state is in */
     /* the log: version v at recs[v]; [0, durable_len) survives a crash */
     struct rec *recs;
     int64_t log_len;
@@ -271,6 +273,13 @@ static void on_deliver(void *ctx, uint32_t shard, uint32_t sender_id, uint64_t v
     log_append(nd, version, &r);
 }
 
+/* The view's record at its reserved version (settings.view_record): every member writes it. */
+static void append_record(struct node *nd, int64_t version, uint64_t vid)
+{
+    struct rec r = {.vid = vid, .sender = RECORD_SENDER, .counter = (uint32_t)vid};
+    log_append(nd, version, &r);
+}
+
 static void on_persisted(void *ctx, uint32_t shard, int64_t version)
 {
     (void)shard;
@@ -304,6 +313,12 @@ static void on_view(void *ctx, const struct grp_view *view)
     nd->vid = view->vid;
     nd->last_view = *view; /* the durable view log */
     nd->have_view = true;
+    int64_t rv = grp_view_record_version(nd->g);
+    if (rv >= 0 && grp_is_receiving_state(nd->g)) {
+        nd->record_pending = rv;
+    } else if (rv >= 0) {
+        append_record(nd, rv, view->vid);
+    }
 }
 
 static void on_stopped(void *ctx, int reason, const char *why)
@@ -384,6 +399,10 @@ static void on_state_receive(void *ctx, const uint8_t *data, size_t size, bool l
             continue;
         }
         log_append(nd, v, &r);
+    }
+    if (last && nd->record_pending >= 0) {
+        append_record(nd, nd->record_pending, nd->vid);
+        nd->record_pending = -1;
     }
     nd->durable_len = nd->log_len; /* made durable before it is reported */
     if (nd->log_len - 1 > nd->persisted_reported) {
@@ -475,6 +494,7 @@ static void node_start(struct node *nd, const struct grp_view *view)
     simnet_set_handler(w->sim, nd->id, &h);
     simnet_set_poll(w->sim, nd->id, node_poll, nd);
     memset(nd->readd_pending, 0, sizeof(nd->readd_pending));
+    nd->record_pending = -1;
     memset(nd->xfers, 0, sizeof(nd->xfers));
     struct grp_upcalls up = {.ctx = nd, .deliver = on_deliver, .persisted = on_persisted,
                              .view_installed = on_view, .stopped = on_stopped,
@@ -688,7 +708,9 @@ static bool finished(void *arg)
         uint32_t finals = 0;
         for (int64_t v = 0; v < nd->log_len; v++) {
             const struct rec *r = &nd->recs[v];
-            finals += r->counter >= w->nodes[r->sender].to_send - FINAL_MSGS;
+            if (r->sender != RECORD_SENDER) {
+                finals += r->counter >= w->nodes[r->sender].to_send - FINAL_MSGS;
+            }
         }
         if (finals < w->n * FINAL_MSGS) {
             return false;
@@ -728,6 +750,13 @@ static void oracle(struct world *w)
         memset(seen, 0, sizeof(seen));
         for (int64_t v = 0; v < nd->log_len; v++) {
             const struct rec *r = &nd->recs[v];
+            if (r->sender == RECORD_SENDER) {
+                if (!w->set.view_record || r->counter != (uint32_t)r->vid) {
+                    failf(w, "node %u: a bad view record at version %lld", i, (long long)v);
+                    return;
+                }
+                continue;
+            }
             if (r->sender >= w->n || r->counter >= MSGS_MAX + FINAL_MSGS) {
                 failf(w, "node %u: an unknown message in its log", i);
                 return;
@@ -782,6 +811,7 @@ static int run_one(uint64_t seed, bool verbose, uint64_t *trace)
     w.set.msg_payload_max = 6 * BLOCK_BYTES;
     w.set.rdmc.block_bytes = BLOCK_BYTES;
     w.set.rdmc.sched = (enum rdmc_sched)sq_prng_below(&p, RDMC_SCHED_COUNT);
+    w.set.view_record = sq_prng_chance(&p, 1, 2);
     struct simnet_config sc = {.seed = seed, .node_count = w.n, .delay_min_ns = 1000,
                                .delay_max_ns = sq_prng_range(&p, 5000, 500000),
                                .fail_detect_ns = sq_prng_range(&p, 1000000, 50000000),

@@ -775,7 +775,8 @@ static void handle_status(struct node *n, struct rpc_request *req)
     json_object_set_new(h, "final", json_integer((json_int_t)ld64(&n->h_final)));
     json_object_set_new(h, "local", json_integer((json_int_t)ld64(&n->h_local)));
     json_object_set_new(r, "heights", h);
-    /* The view is fixed between regroups; members come from the store's view at start. */
+    /* The view in force (the loop replaces it under view_mu at every view change). */
+    pthread_mutex_lock(&n->view_mu);
     json_t *v = json_object();
     json_object_set_new(v, "id", json_integer((json_int_t)n->view.view_id));
     json_t *mem = json_array();
@@ -799,6 +800,7 @@ static void handle_status(struct node *n, struct rpc_request *req)
                                                                      __ATOMIC_RELAXED)));
         json_array_append_new(peers, p);
     }
+    pthread_mutex_unlock(&n->view_mu);
     json_object_set_new(r, "peers", peers);
     json_t *mp = json_object();
     json_object_set_new(mp, "txs", json_integer(__atomic_load_n(&n->a_mempool_txs,

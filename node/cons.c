@@ -20,7 +20,6 @@ struct node_cons {
     uint32_t member_count;
     uint32_t ids[SQ_MEMBERS_MAX];
     size_t payload_max;
-    bool wedged;
 };
 
 static void up_deliver(void *ctx, uint32_t shard, uint32_t sender_id, uint64_t vid, int64_t seq,
@@ -43,8 +42,43 @@ static void up_persisted(void *ctx, uint32_t shard, int64_t version)
 static void up_wedged(void *ctx, uint32_t failed_id, int reason)
 {
     struct node_cons *c = ctx;
-    c->wedged = true;
     c->up.wedged(c->up.ctx, failed_id, reason);
+}
+
+static void up_view(void *ctx, const struct grp_view *view)
+{
+    struct node_cons *c = ctx;
+    c->vid = view->vid;
+    c->member_count = view->member_count;
+    for (uint32_t i = 0; i < view->member_count; i++) {
+        c->ids[i] = view->members[i].id;
+    }
+    c->up.view_installed(c->up.ctx, view, grp_view_record_version(c->g),
+                         grp_is_receiving_state(c->g));
+}
+
+static void up_stopped(void *ctx, int reason, const char *why)
+{
+    struct node_cons *c = ctx;
+    c->up.stopped(c->up.ctx, reason, why);
+}
+
+static void up_state_request(void *ctx, uint32_t joiner, int64_t from, int64_t to)
+{
+    struct node_cons *c = ctx;
+    c->up.state_request(c->up.ctx, joiner, from, to);
+}
+
+static void up_state_receive(void *ctx, const uint8_t *data, size_t size, bool last)
+{
+    struct node_cons *c = ctx;
+    c->up.state_receive(c->up.ctx, data, size, last);
+}
+
+static void up_truncate(void *ctx, int64_t keep)
+{
+    struct node_cons *c = ctx;
+    c->up.truncate(c->up.ctx, keep);
 }
 
 static void up_after_poll(void *arg)
@@ -79,6 +113,7 @@ int node_cons_start(struct node_cons **out, const struct node_cons_config *cc, c
     struct node_cons *c = calloc(1, sizeof(*c));
     struct grp_view *view = calloc(1, sizeof(*view));
     struct net_validator *vals = calloc(SQ_MEMBERS_MAX, sizeof(*vals));
+    size_t vcount = 0;
     int rc = SQ_ENOMEM;
     if (c == NULL || view == NULL || vals == NULL) {
         snprintf(errbuf, errbuf_size, "out of memory");
@@ -93,14 +128,33 @@ int node_cons_start(struct node_cons **out, const struct node_cons_config *cc, c
     bool found = false;
     for (uint32_t i = 0; i < cc->view->member_count; i++) {
         const struct ldg_member *m = &cc->view->members[i];
-        c->ids[i] = m->id;
         view->members[i].id = m->id;
         memcpy(view->members[i].pk, m->pk, GRP_PK_BYTES);
-        vals[i].id = m->id;
-        memcpy(vals[i].pk, m->pk, SQC_PK_BYTES);
         if (split_addr(m, view->members[i].host, sizeof(view->members[i].host),
-                       &view->members[i].port) != SQ_OK ||
-            split_addr(m, vals[i].host, sizeof(vals[i].host), &vals[i].port) != SQ_OK) {
+                       &view->members[i].port) != SQ_OK) {
+            snprintf(errbuf, errbuf_size, "validator %u: address '%s' is not IPv4:port", m->id,
+                     m->addr);
+            rc = SQ_EINVAL;
+            goto err_free;
+        }
+    }
+    /* The transport's validator set: the genesis validators and the members of the newest view
+     * (every validator that may take part). */
+    for (uint32_t i = 0; i < cc->validators->validator_count + cc->view->member_count; i++) {
+        const struct ldg_member *m = i < cc->validators->validator_count
+                                         ? &cc->validators->validators[i]
+                                         : &cc->view->members[i - cc->validators->validator_count];
+        bool dup = false;
+        for (size_t k = 0; k < vcount; k++) {
+            dup |= vals[k].id == m->id;
+        }
+        if (dup) {
+            continue;
+        }
+        struct net_validator *v = &vals[vcount++];
+        v->id = m->id;
+        memcpy(v->pk, m->pk, SQC_PK_BYTES);
+        if (split_addr(m, v->host, sizeof(v->host), &v->port) != SQ_OK) {
             snprintf(errbuf, errbuf_size, "validator %u: address '%s' is not IPv4:port", m->id,
                      m->addr);
             rc = SQ_EINVAL;
@@ -118,16 +172,18 @@ int node_cons_start(struct node_cons **out, const struct node_cons_config *cc, c
         }
     }
     if (!found) {
-        snprintf(errbuf, errbuf_size, "validator %u is not a member of view %llu", cc->cfg->id,
-                 (unsigned long long)cc->view->view_id);
+        snprintf(errbuf, errbuf_size, "validator %u is not in the validator set", cc->cfg->id);
         rc = SQ_EINVAL;
         goto err_free;
     }
     struct grp_settings set;
     grp_settings_default(&set);
+    set.view_record = true; /* the view-change block (see the header) */
     c->payload_max = set.msg_payload_max;
     struct grp_upcalls gup = {.ctx = c, .deliver = up_deliver, .persisted = up_persisted,
-                              .wedged = up_wedged};
+                              .wedged = up_wedged, .view_installed = up_view,
+                              .stopped = up_stopped, .state_request = up_state_request,
+                              .state_receive = up_state_receive, .truncate = up_truncate};
     struct node_gd_config gc = {
         .loop = cc->loop,
         .tcp = {.chain_id = (const uint8_t *)cc->genesis->chain_id,
@@ -135,11 +191,13 @@ int node_cons_start(struct node_cons **out, const struct node_cons_config *cc, c
                 .self_id = cc->cfg->id,
                 .key = cc->key,
                 .validators = vals,
-                .validator_count = cc->view->member_count,
+                .validator_count = vcount,
                 .listen_fd = cc->listen_fd,
                 .keepalive_ms = cc->cfg->heartbeat_ms * 10,
                 .dead_ms = cc->cfg->failure_timeout_ms * 5},
-        .view = view,
+        .join = true,
+        .last_view = view,
+        .join_retry_ms = 200,
         .my_id = cc->cfg->id,
         .settings = &set,
         .up = &gup,
@@ -175,9 +233,6 @@ void node_cons_stop(struct node_cons *c)
 
 int node_cons_send(struct node_cons *c, const void *data, size_t size)
 {
-    if (c->wedged) {
-        return SQ_EVIEW;
-    }
     void *buf;
     int rc = grp_send_reserve(c->g, size, &buf);
     if (rc != SQ_OK) {
@@ -236,7 +291,21 @@ bool node_cons_peer_is_up(const struct node_cons *c, uint32_t id)
 
 bool node_cons_is_wedged(const struct node_cons *c)
 {
-    return c->wedged;
+    return grp_is_wedged(c->g) || grp_is_joining(c->g) || grp_is_stopped(c->g) ||
+           grp_is_receiving_state(c->g);
+}
+
+int node_cons_state_send(struct node_cons *c, uint32_t joiner, const void *data, size_t size,
+                         bool last)
+{
+    int rc = grp_state_send(c->g, joiner, data, size, last);
+    node_gd_kick(c->gd);
+    return rc;
+}
+
+size_t node_cons_state_chunk_max(const struct node_cons *c)
+{
+    return grp_state_chunk_max(c->g);
 }
 
 uint64_t node_cons_view_id(const struct node_cons *c)

@@ -90,7 +90,8 @@ static int metrics_init(struct node *n)
     m->tx_expired = sq_metrics_counter(r, "squall_txs_total", tx, "outcome=\"expired\"");
     m->blocks = sq_metrics_counter(r, "squall_blocks_total", "Blocks applied", NULL);
     m->view_changes = sq_metrics_counter(r, "squall_view_changes_total",
-                                         "Groups formed after the first (regroups)", NULL);
+                                         "Views installed here (view-change blocks written)",
+                                         NULL);
     m->batches_sent = sq_metrics_counter(r, "squall_batches_sent_total",
                                          "Batches this validator multicast", NULL);
     m->commits = sq_metrics_counter(r, "squall_commits_total", "Durable LMDB commits", NULL);
@@ -126,6 +127,7 @@ static int metrics_init(struct node *n)
         if (m->peer_lag[i] == NULL) {
             return SQ_EFULL;
         }
+        m->peer_ids[i] = n->view.members[i].id;
     }
     return SQ_OK;
 }
@@ -756,8 +758,10 @@ static void scan_signatures(struct node *n)
                     n->sig_seen[r] = v;
                     uint64_t lag = n->h_ordered > h ? n->h_ordered - h : 0;
                     __atomic_store_n(&n->a_peer_lag[r], lag, __ATOMIC_RELAXED);
-                    if (n->m.peer_lag[r] != NULL) {
-                        sq_metric_set(n->m.peer_lag[r], (int64_t)lag);
+                    for (uint32_t i = 0; i < SQ_MEMBERS_MAX; i++) {
+                        if (n->m.peer_lag[i] != NULL && n->m.peer_ids[i] == id) {
+                            sq_metric_set(n->m.peer_lag[i], (int64_t)lag);
+                        }
                     }
                     finality_added(n, certified);
                 } else if (rc == SQ_EBADSIG) {
@@ -1000,55 +1004,44 @@ int node_admit(struct node *n, const uint8_t *bytes, size_t size, const struct l
     return SQ_OK;
 }
 
-/* ---- the group's life ---- */
+/* ---- the group's life: joining, views, state transfer (PROTOCOL.md §5) ---- */
 
 static void on_wedged(void *ctx, uint32_t failed_id, int reason);
 static void after_poll(void *ctx);
-
-static void regroup_now(struct sq_loop *loop, struct sq_timer *t, void *arg);
+static void on_view_installed(void *ctx, const struct grp_view *view, int64_t record_version,
+                              bool receiving_state);
+static void on_group_stopped(void *ctx, int reason, const char *why);
+static void on_state_request(void *ctx, uint32_t joiner, int64_t from, int64_t to);
+static void on_state_receive(void *ctx, const uint8_t *data, size_t size, bool last);
+static void on_truncate(void *ctx, int64_t keep);
 
 static void update_peers(struct node *n)
 {
-    uint64_t mask = 1ull << n->my_rank;
+    uint64_t mask = 0;
+    pthread_mutex_lock(&n->view_mu);
     for (uint32_t r = 0; r < n->view.member_count && n->cons != NULL; r++) {
-        if (r != n->my_rank && node_cons_peer_is_up(n->cons, n->view.members[r].id)) {
+        if (r == n->my_rank || node_cons_peer_is_up(n->cons, n->view.members[r].id)) {
             mask |= 1ull << r;
         }
     }
+    pthread_mutex_unlock(&n->view_mu);
     __atomic_store_n(&n->a_peers_up, mask, __ATOMIC_RELEASE);
 }
 
-static void on_join_timer(struct sq_loop *loop, struct sq_timer *t, void *arg)
+static void xfer_close(struct node_xfer *x)
 {
-    struct node *n = arg;
-    if (n->regroup_pending) {
-        regroup_now(loop, t, arg);
-        return;
-    }
-    if (n->cons == NULL) {
-        return;
-    }
-    update_peers(n);
-    if (__atomic_load_n(&n->phase, __ATOMIC_ACQUIRE) == NODE_PHASE_JOINING &&
-        node_cons_peers_up(n->cons) + 1 >= n->view.member_count) {
-        set_phase(n, NODE_PHASE_RUNNING);
-        batch_try(n);
-    }
-    sq_loop_timer_start(loop, t, JOIN_CHECK_MS * SQ_NS_PER_MS);
+    free(x->blk);
+    memset(x, 0, sizeof(*x));
 }
 
-void node_sync_done(struct node *n)
+/* Starts this validator's group as a joiner from its chain (node/cons.h). */
+static void group_start(struct node *n)
 {
-    if (failed(n) || __atomic_load_n(&n->phase, __ATOMIC_ACQUIRE) == NODE_PHASE_STOPPING) {
-        return;
-    }
     if (node_commit_all(n) != SQ_OK) {
         return;
     }
     uint64_t height = ldg_store_height(n->store);
     SQ_ASSERT(height == ldg_store_persisted_height(n->store));
-    /* HTTP threads read n->view (status); it changes only with a view-change block, which only
-     * view changes (issue 6) will write, and which must then publish it safely. */
     n->version_base = (int64_t)height + 1;
     n->last_version = n->version_base - 1;
     n->persisted_reported = n->version_base - 1;
@@ -1056,30 +1049,31 @@ void node_sync_done(struct node *n)
     n->verified_reported = n->version_base - 1;
     n->rejected_count = 0;
     n->fin_cache_ok = false;
+    n->record_pending = -1;
     for (uint32_t r = 0; r < SQ_MEMBERS_MAX; r++) {
         n->sig_seen[r] = n->version_base - 1;
+        xfer_close(&n->xfers[r]);
     }
-    /* Catch-up ends only when no member is ahead and every member has made its blocks durable,
-     * so every member holds this height on disk. */
-    if (height > n->h_persisted) {
-        set_u64(&n->h_persisted, height);
-        advance_states(n);
-    }
+    free(n->rx_blk);
+    n->rx_blk = NULL;
     struct node_cons_config cc = {
         .loop = n->loop,
         .cfg = &n->cfg,
         .genesis = n->gen,
         .view = &n->view,
+        .validators = n->gen,
         .key = &n->key,
         .version_base = n->version_base,
         .listen_fd = -1,
         .up = {.ctx = n, .deliver = on_deliver, .persisted = on_persisted, .wedged = on_wedged,
-               .after_poll = after_poll},
+               .view_installed = on_view_installed, .stopped = on_group_stopped,
+               .state_request = on_state_request, .state_receive = on_state_receive,
+               .truncate = on_truncate, .after_poll = after_poll},
     };
     char err[256];
     int rc = node_cons_start(&n->cons, &cc, err, sizeof(err));
     if (rc != SQ_OK) {
-        SQ_ERROR("node", "cannot form the group; retrying", "rc=%s reason=\"%s\"",
+        SQ_ERROR("node", "cannot start the group; retrying", "rc=%s reason=\"%s\"",
                  sq_errname(rc), err);
         if (rc == SQ_EUNSUPPORTED || rc == SQ_EINVAL) {
             fprintf(stderr, "squalld: %s\n", err);
@@ -1087,56 +1081,375 @@ void node_sync_done(struct node *n)
             sq_loop_stop(n->loop);
             return;
         }
+        n->cons = NULL;
         n->regroup_pending = true;
         sq_loop_timer_start(n->loop, &n->join_timer, 500 * SQ_NS_PER_MS);
         return;
     }
     size_t cap = node_cons_payload_max(n->cons);
     n->batch_cap = n->cfg.batch_bytes_max < cap ? n->cfg.batch_bytes_max : cap;
-    SQ_INFO("node", "group formed", "view=%llu version_base=%lld members=%u",
-            (unsigned long long)n->view.view_id, (long long)n->version_base,
-            n->view.member_count);
+    SQ_INFO("node", "joining the group", "height=%llu last_view=%llu",
+            (unsigned long long)height, (unsigned long long)n->view.view_id);
     set_phase(n, NODE_PHASE_JOINING);
-    sq_loop_timer_start(n->loop, &n->join_timer, 0);
 }
 
-static void regroup_now(struct sq_loop *loop, struct sq_timer *t, void *arg)
+/* The group stopped here: a new group joins again. Own undelivered transactions go back to the
+ * mempool (PROTOCOL.md §5.7: they are re-sent). */
+static void regroup_now(struct node *n)
 {
-    (void)loop;
-    (void)t;
-    struct node *n = arg;
     n->regroup_pending = false;
     if (failed(n) || __atomic_load_n(&n->phase, __ATOMIC_ACQUIRE) == NODE_PHASE_STOPPING) {
         return;
     }
-    /* No view changes yet (issue 6): a stopped group is replaced by a new one of the same members
-     * once every member is back and caught up. Deliveries are over, so our own undelivered
-     * transactions go back to the mempool (PROTOCOL.md §5.7: they are re-sent). */
     node_cons_stop(n->cons);
     n->cons = NULL;
     n->batch_size = 0;
     node_mempool_requeue_inflight(n->mp);
-    update_peers(n);
-    sq_metric_add(n->m.view_changes, 1);
     n->regroups++;
+    group_start(n);
+    update_peers(n);
+}
+
+static void on_join_timer(struct sq_loop *loop, struct sq_timer *t, void *arg)
+{
+    struct node *n = arg;
+    if (n->regroup_pending) {
+        regroup_now(n);
+    }
+    update_peers(n);
+    sq_loop_timer_start(loop, t, JOIN_CHECK_MS * SQ_NS_PER_MS);
+}
+
+/* Writes the view-change block of `gv` at `version` (every member writes the same block: the view
+ * agreed by the group, the previous block's timestamp) and makes the view the one in force. */
+static void write_view_block(struct node *n, const struct grp_view *gv, int64_t version)
+{
+    if (version != n->last_version + 1 || node_commit_all(n) != SQ_OK) {
+        SQ_FATAL("node", "the view-change block does not follow the chain", "version=%lld "
+                 "last=%lld", (long long)version, (long long)n->last_version);
+        __atomic_store_n(&n->phase, NODE_PHASE_FAILED, __ATOMIC_RELEASE);
+        n->exit_code = 1;
+        sq_loop_stop(n->loop);
+        return;
+    }
+    struct ldg_view *lv = calloc(1, sizeof(*lv));
+    if (lv == NULL) {
+        fatal(n, "out of memory");
+        return;
+    }
+    lv->view_id = gv->vid;
+    for (uint32_t r = 0; r < gv->member_count; r++) {
+        struct ldg_member *m = &lv->members[lv->member_count++];
+        m->id = gv->members[r].id;
+        memcpy(m->pk, gv->members[r].pk, SQC_PK_BYTES);
+        snprintf(m->addr, sizeof(m->addr), "%s:%u", gv->members[r].host,
+                 (unsigned)gv->members[r].port);
+        m->addr_size = (uint8_t)strlen(m->addr);
+    }
+    struct ldg_header prev;
+    uint8_t prev_hash[LDG_HASH_BYTES];
+    int rc = ldg_header_get(n->store, ldg_store_height(n->store), &prev, prev_hash);
+    struct ldg_block_info info;
+    if (rc == SQ_OK) {
+        rc = ldg_view_apply(n->store, lv, prev.timestamp_us, &info);
+    }
+    if (rc != SQ_OK || info.height != node_height_of(n, version)) {
+        SQ_FATAL("node", "cannot record the view change", "vid=%llu rc=%s reason=\"%s\"",
+                 (unsigned long long)gv->vid, sq_errname(rc), ldg_errmsg());
+        free(lv);
+        __atomic_store_n(&n->phase, NODE_PHASE_FAILED, __ATOMIC_RELEASE);
+        n->exit_code = 1;
+        sq_loop_stop(n->loop);
+        return;
+    }
+    block_applied(n, &info);
+    n->last_version = version;
+    pthread_mutex_lock(&n->view_mu);
+    n->view = *lv;
+    n->my_rank = UINT32_MAX;
+    for (uint32_t r = 0; r < n->view.member_count; r++) {
+        if (n->view.members[r].id == n->cfg.id) {
+            n->my_rank = r;
+        }
+    }
+    pthread_mutex_unlock(&n->view_mu);
+    free(lv);
+    /* Signatures of the new view's table start afresh. */
+    for (uint32_t r = 0; r < SQ_MEMBERS_MAX; r++) {
+        n->sig_seen[r] = version;
+    }
+    n->fin_cache_ok = false;
+    sq_metric_add(n->m.view_changes, 1);
+    SQ_INFO("node", "view installed", "view=%llu members=%u height=%llu",
+            (unsigned long long)gv->vid, gv->member_count, (unsigned long long)info.height);
+    commit_kick(n);
+    update_peers(n);
+    set_phase(n, NODE_PHASE_RUNNING);
+    batch_try(n);
+}
+
+static void on_view_installed(void *ctx, const struct grp_view *view, int64_t record_version,
+                              bool receiving_state)
+{
+    struct node *n = ctx;
+    if (failed(n)) {
+        return;
+    }
+    if (receiving_state) {
+        n->record_view = *view;
+        n->record_pending = record_version;
+        set_phase(n, NODE_PHASE_SYNCING);
+        return;
+    }
+    write_view_block(n, view, record_version);
+}
+
+static void on_group_stopped(void *ctx, int reason, const char *why)
+{
+    struct node *n = ctx;
+    SQ_WARN("node", "the group stopped here; joining again", "reason=%s why=\"%s\"",
+            sq_errname(reason), why);
+    set_phase(n, NODE_PHASE_JOINING);
+    n->regroup_pending = true; /* not from inside the group's upcall: at the next timer */
+    sq_loop_timer_stop(n->loop, &n->join_timer);
+    sq_loop_timer_start(n->loop, &n->join_timer, 0);
+}
+
+static void on_truncate(void *ctx, int64_t keep)
+{
+    struct node *n = ctx;
+    /* A durable chain is never rolled back here: what lies beyond `keep` was not durable at every
+     * member (so never final), but this store cannot drop blocks. */
+    SQ_FATAL("node", "this validator's chain is longer than the group's (a total restart went "
+             "on without it); move its data directory away and start it again to rejoin",
+             "height=%llu group_height=%lld", (unsigned long long)ldg_store_height(n->store),
+             (long long)keep);
+    __atomic_store_n(&n->phase, NODE_PHASE_FAILED, __ATOMIC_RELEASE);
+    n->exit_code = 1;
+    sq_loop_stop(n->loop);
+}
+
+static void on_state_request(void *ctx, uint32_t joiner, int64_t from, int64_t to)
+{
+    struct node *n = ctx;
+    struct node_xfer *x = NULL;
+    for (uint32_t i = 0; i < SQ_MEMBERS_MAX && x == NULL; i++) {
+        if (n->xfers[i].open && n->xfers[i].joiner == joiner) {
+            x = &n->xfers[i];
+            xfer_close(x); /* it asked again: start over from what it says it lacks */
+        }
+    }
+    for (uint32_t i = 0; i < SQ_MEMBERS_MAX && x == NULL; i++) {
+        x = n->xfers[i].open ? NULL : &n->xfers[i];
+    }
+    SQ_ASSERT(x != NULL);
+    x->open = true;
+    x->joiner = joiner;
+    x->next = node_height_of(n, from);
+    x->to = node_height_of(n, to);
+    SQ_INFO("node", "sending blocks to a joiner", "joiner=%u from=%llu to=%llu", joiner,
+            (unsigned long long)x->next, (unsigned long long)x->to);
+}
+
+/* The end of a transfer: the certificate covering the newest certified block sent (the joiner
+ * checks its blocks against it), or nothing when there is none. */
+static int xfer_finish(struct node *n, struct node_xfer *x, uint8_t *chunk, size_t piece_max)
+{
+    uint64_t top = ldg_store_certified_height(n->store);
+    top = top < x->to ? top : x->to;
+    uint8_t *cert = NULL;
+    size_t size = 0;
+    if (top > 0 && ldg_cert_build(n->store, top, &cert, &size) != SQ_OK) {
+        cert = NULL;
+    }
+    if (cert == NULL || size > piece_max) {
+        free(cert);
+        return node_cons_state_send(n->cons, x->joiner, NULL, 0, true);
+    }
+    sq_le64_store(chunk, UINT64_MAX);
+    sq_le32_store(chunk + 8, (uint32_t)size);
+    sq_le32_store(chunk + 12, 0);
+    memcpy(chunk + 16, cert, size);
+    free(cert);
+    return node_cons_state_send(n->cons, x->joiner, chunk, size + 16, true);
+}
+
+/* Sends what the transport takes of the open state transfers. */
+static void xfer_pump(struct node *n)
+{
+    if (n->cons == NULL) {
+        return;
+    }
+    size_t piece_max = node_cons_state_chunk_max(n->cons) - 16;
+    uint8_t *chunk = NULL;
+    for (uint32_t i = 0; i < SQ_MEMBERS_MAX; i++) {
+        struct node_xfer *x = &n->xfers[i];
+        while (x->open) {
+            if (chunk == NULL && (chunk = malloc(piece_max + 16)) == NULL) {
+                return;
+            }
+            if (x->next > x->to) {
+                int rc = xfer_finish(n, x, chunk, piece_max);
+                if (rc != SQ_EAGAIN && rc != SQ_EFULL) {
+                    xfer_close(x);
+                }
+                break;
+            }
+            if (x->blk == NULL) {
+                int rc = ldg_block_get(n->store, x->next, &x->blk, &x->blk_size);
+                if (rc != SQ_OK) {
+                    SQ_WARN("node", "cannot read a block for a joiner", "height=%llu rc=%s",
+                            (unsigned long long)x->next, sq_errname(rc));
+                    xfer_close(x);
+                    break;
+                }
+                x->off = 0;
+            }
+            size_t piece = x->blk_size - x->off < piece_max ? x->blk_size - x->off : piece_max;
+            sq_le64_store(chunk, x->next);
+            sq_le32_store(chunk + 8, (uint32_t)x->blk_size);
+            sq_le32_store(chunk + 12, (uint32_t)x->off);
+            memcpy(chunk + 16, x->blk + x->off, piece);
+            int rc = node_cons_state_send(n->cons, x->joiner, chunk, piece + 16, false);
+            if (rc == SQ_EAGAIN || rc == SQ_EFULL) {
+                break; /* back-pressure: the next round goes on */
+            }
+            if (rc != SQ_OK) {
+                xfer_close(x); /* the joiner failed or asked another member */
+                break;
+            }
+            x->off += piece;
+            if (x->off == x->blk_size) {
+                free(x->blk);
+                x->blk = NULL;
+                x->next++;
+            }
+        }
+    }
+    free(chunk);
+}
+
+/* Checks the durable chain against a certificate a member sent with the state transfer: it
+ * verifies against the members of the view it names, and the block it certifies is ours. */
+static int check_certificate(struct node *n, const uint8_t *buf, size_t size, char *err,
+                             size_t err_size)
+{
+    struct ldg_view *view = malloc(sizeof(*view));
+    if (view == NULL) {
+        snprintf(err, err_size, "out of memory");
+        return SQ_ENOMEM;
+    }
+    struct ldg_cert_info info;
+    uint64_t vid = 0;
+    int rc = ldg_cert_view_id(buf, size, &vid);
+    if (rc == SQ_OK) {
+        rc = ldg_view_get(n->store, vid, view, NULL);
+    }
+    if (rc == SQ_OK) {
+        rc = ldg_cert_verify(buf, size, n->gen->chain_id, n->gen->chain_id_size, view, &info);
+    }
+    if (rc != SQ_OK) {
+        snprintf(err, err_size, "the certificate sent with the blocks does not verify: %s",
+                 ldg_errmsg());
+    } else if (info.height > ldg_store_persisted_height(n->store)) {
+        snprintf(err, err_size, "the certificate covers block %llu, beyond the blocks sent",
+                 (unsigned long long)info.height);
+        rc = SQ_EPROOF;
+    } else {
+        uint8_t mine[LDG_HASH_BYTES];
+        struct ldg_header hdr;
+        rc = ldg_header_get(n->store, info.height, &hdr, mine);
+        if (rc == SQ_OK && memcmp(mine, info.block_hash, LDG_HASH_BYTES) != 0) {
+            snprintf(err, err_size, "block %llu differs from the certified one",
+                     (unsigned long long)info.height);
+            rc = SQ_EPROOF;
+        } else if (rc == SQ_OK) {
+            SQ_INFO("node", "caught-up blocks match a certificate", "height=%llu signers=%u",
+                    (unsigned long long)info.height, info.signer_count);
+        }
+    }
+    free(view);
+    return rc;
+}
+
+static void state_failed(struct node *n, const char *why)
+{
+    SQ_FATAL("node", "state transfer failed", "why=\"%s\"", why);
+    __atomic_store_n(&n->phase, NODE_PHASE_FAILED, __ATOMIC_RELEASE);
+    n->exit_code = 1;
+    sq_loop_stop(n->loop);
+}
+
+static void on_state_receive(void *ctx, const uint8_t *data, size_t size, bool last)
+{
+    struct node *n = ctx;
+    if (failed(n)) {
+        return;
+    }
     set_phase(n, NODE_PHASE_SYNCING);
+    if (size >= 16 && sq_le64_load(data) == UINT64_MAX) {
+        if (!last || node_commit_all(n) != SQ_OK) {
+            state_failed(n, "a certificate arrived before the end of the transfer");
+            return;
+        }
+        char err[256];
+        if (check_certificate(n, data + 16, size - 16, err, sizeof(err)) != SQ_OK) {
+            state_failed(n, err);
+            return;
+        }
+    } else if (size >= 16) {
+        uint64_t height = sq_le64_load(data);
+        size_t total = sq_le32_load(data + 8);
+        size_t off = sq_le32_load(data + 12);
+        size_t piece = size - 16;
+        if (off == 0) {
+            free(n->rx_blk);
+            n->rx_blk = total <= NODE_XFER_BLOCK_MAX ? malloc(total) : NULL;
+            n->rx_height = height;
+            n->rx_size = total;
+            n->rx_off = 0;
+        }
+        if (n->rx_blk == NULL || height != n->rx_height || total != n->rx_size ||
+            off != n->rx_off || piece > total - off) {
+            state_failed(n, "a state chunk does not continue the block being received");
+            return;
+        }
+        memcpy(n->rx_blk + off, data + 16, piece);
+        n->rx_off += piece;
+        if (n->rx_off == n->rx_size) {
+            char err[256];
+            if (n->rx_height > ldg_store_height(n->store)) {
+                if (node_apply_fetched(n, n->rx_blk, n->rx_size, err, sizeof(err)) != SQ_OK) {
+                    state_failed(n, err);
+                    return;
+                }
+                n->last_version = (int64_t)n->rx_height; /* versions are heights here */
+                commit_kick(n);
+            }
+            free(n->rx_blk);
+            n->rx_blk = NULL;
+        }
+    }
+    if (!last) {
+        return;
+    }
+    SQ_INFO("node", "state transfer done", "height=%llu",
+            (unsigned long long)ldg_store_height(n->store));
     if (node_commit_all(n) != SQ_OK) {
         return;
     }
-    node_sync_stop(n); /* the thread of the previous catch-up, long finished */
-    if (node_sync_start(n) != SQ_OK) {
-        fatal(n, "cannot start catching up");
+    if (n->record_pending >= 0) {
+        int64_t v = n->record_pending;
+        n->record_pending = -1;
+        write_view_block(n, &n->record_view, v);
     }
 }
 
 static void on_wedged(void *ctx, uint32_t failed_id, int reason)
 {
-    struct node *n = ctx;
-    SQ_WARN("node", "the group stopped; regrouping once every member is back",
-            "failed=%u reason=%s", failed_id, sq_errname(reason));
-    n->regroup_pending = true;
-    sq_loop_timer_stop(n->loop, &n->join_timer);
-    sq_loop_timer_start(n->loop, &n->join_timer, 0);
+    (void)ctx;
+    SQ_INFO("node", "view wedged; a view change follows", "failed=%u reason=%s", failed_id,
+            sq_errname(reason));
 }
 
 static void after_poll(void *ctx)
@@ -1145,6 +1458,7 @@ static void after_poll(void *ctx)
     if (n->cons == NULL || n->regroup_pending) {
         return;
     }
+    xfer_pump(n);
     scan_signatures(n);
     batch_try(n);
 }
@@ -1214,24 +1528,30 @@ int node_create(struct node **out, const struct node_config *cfg, struct ldg_gen
     }
     ldg_view_current(n->store, &n->view, NULL);
     n->my_rank = UINT32_MAX;
+    const struct ldg_member *me = NULL;
     for (uint32_t r = 0; r < n->view.member_count; r++) {
         if (n->view.members[r].id == cfg->id) {
             n->my_rank = r;
-            if (memcmp(n->view.members[r].pk, key->pk, SQC_PK_BYTES) != 0) {
-                snprintf(errbuf, errbuf_size,
-                         "the key in %s is not validator %u's key in the genesis file",
-                         cfg->key_file, cfg->id);
-                rc = SQ_EINVAL;
-                goto err_store;
-            }
+            me = &n->view.members[r];
         }
     }
-    if (n->my_rank == UINT32_MAX) {
-        snprintf(errbuf, errbuf_size, "validator %u is not a member of view %llu", cfg->id,
-                 (unsigned long long)n->view.view_id);
+    for (uint32_t i = 0; i < genesis->validator_count && me == NULL; i++) {
+        me = genesis->validators[i].id == cfg->id ? &genesis->validators[i] : NULL;
+    }
+    if (me == NULL) {
+        snprintf(errbuf, errbuf_size, "validator %u is not in the validator set of genesis or of "
+                 "view %llu", cfg->id, (unsigned long long)n->view.view_id);
         rc = SQ_EINVAL;
         goto err_store;
     }
+    if (memcmp(me->pk, key->pk, SQC_PK_BYTES) != 0) {
+        snprintf(errbuf, errbuf_size, "the key in %s is not validator %u's key in the validator set",
+                 cfg->key_file, cfg->id);
+        rc = SQ_EINVAL;
+        goto err_store;
+    }
+    pthread_mutex_init(&n->view_mu, NULL);
+    n->record_pending = -1;
     rc = node_mempool_create(&n->mp, cfg->mempool_txs_max,
                              cfg->mempool_txs_max * NODE_TRACKED_FACTOR);
     if (rc == SQ_OK) {
@@ -1332,11 +1652,8 @@ int node_run(struct node *n)
             n->gen->chain_id, (unsigned long long)ldg_store_height(n->store),
             (unsigned long long)n->h_final, n->cfg.rpc_listen.host,
             (unsigned)n->cfg.rpc_listen.port);
-    set_phase(n, NODE_PHASE_SYNCING);
-    if (node_sync_start(n) != SQ_OK) {
-        SQ_ERROR("node", "cannot start catching up", "");
-        return 1;
-    }
+    group_start(n);
+    sq_loop_timer_start(n->loop, &n->join_timer, JOIN_CHECK_MS * SQ_NS_PER_MS);
     int rc = sq_loop_run(n->loop);
     if (rc != SQ_OK) {
         n->exit_code = 1;
@@ -1345,7 +1662,6 @@ int node_run(struct node *n)
     if (!failed(n)) {
         set_phase(n, NODE_PHASE_STOPPING);
     }
-    node_sync_stop(n);
     answer_all_waiters(n);
     node_cons_stop(n->cons);
     n->cons = NULL;
@@ -1375,13 +1691,15 @@ void node_destroy(struct node *n)
     sq_loop_timer_stop(n->loop, &n->batch_timer);
     sq_loop_timer_stop(n->loop, &n->sig_timer);
     sq_loop_timer_stop(n->loop, &n->join_timer);
-    node_sync_stop(n);
     answer_all_waiters(n);
     while (sq_loop_run_once(n->loop, 0) > 0) {
         answer_all_waiters(n);
     }
-    node_sync_free(n);
     node_cons_stop(n->cons);
+    for (uint32_t i = 0; i < SQ_MEMBERS_MAX; i++) {
+        xfer_close(&n->xfers[i]);
+    }
+    free(n->rx_blk);
     if (n->p_out != NULL) {
         commit_reap(n, true);
     }
@@ -1407,5 +1725,6 @@ void node_destroy(struct node *n)
     sqc_keypair_free(&n->key);
     pthread_mutex_destroy(&n->p_mu);
     pthread_cond_destroy(&n->p_cv);
+    pthread_mutex_destroy(&n->view_mu);
     free(n);
 }

@@ -1,6 +1,6 @@
-/* Private to node/: the validator's state shared by node.c (loop side), api.c (HTTP handlers) and
- * sync.c (catch-up). Fields marked "atomic" are read from any thread with __atomic loads; every
- * other field belongs to the loop thread unless its comment says otherwise. */
+/* Private to node/: the validator's state shared by node.c (loop side) and api.c (HTTP handlers).
+ * Fields marked "atomic" are read from any thread with __atomic loads; every other field belongs
+ * to the loop thread unless its comment says otherwise. */
 #ifndef SQ_NODE_NODE_INT_H
 #define SQ_NODE_NODE_INT_H
 
@@ -19,12 +19,11 @@
 
 struct rpc_server;
 struct rpc_request;
-struct node_sync;
 
 enum node_phase {
-    NODE_PHASE_SYNCING = 0, /* catching up from peers (start, or after the group stopped) */
-    NODE_PHASE_JOINING,     /* the group is formed here; waiting for every member to connect */
-    NODE_PHASE_RUNNING,     /* serving: every member connected */
+    NODE_PHASE_SYNCING = 0, /* receiving the blocks it lacks from a member (state transfer) */
+    NODE_PHASE_JOINING,     /* asking the group to add it (start, or after it was excluded) */
+    NODE_PHASE_RUNNING,     /* serving: a member of the current view with the whole chain */
     NODE_PHASE_STOPPING,
     NODE_PHASE_FAILED,      /* a commit failed; exiting */
 };
@@ -36,6 +35,17 @@ const char *node_phase_name(int phase);
 #define NODE_REJECTED_MAX 4096  /* refused batches remembered per group (version mapping) */
 #define NODE_HASH_RING 8192     /* hashes of recent blocks, by height (pending ones included) */
 #define NODE_TRACKED_FACTOR 4   /* tracked entries = mempool.txs_max * this */
+#define NODE_XFER_BLOCK_MAX (2 * SQ_BATCH_BYTES_MAX) /* largest block a state transfer carries */
+
+/* A state transfer this validator serves (PROTOCOL.md §5.9): blocks [next, to] to `joiner`, each
+ * cut into chunks {u64 height, u32 block size, u32 offset, bytes}. */
+struct node_xfer {
+    bool open;
+    uint32_t joiner;
+    uint64_t next, to;
+    uint8_t *blk; /* the block being sent, or NULL */
+    size_t blk_size, off;
+};
 
 /* A long-poll on one transaction (GET /v1/tx/{id}?wait=...). */
 struct node_waiter {
@@ -64,7 +74,8 @@ struct node_metrics {
     struct sq_metric *h_ordered, *h_persisted, *h_final;
     struct sq_metric *mempool_txs, *mempool_bytes;
     struct sq_metric *lat_ordered, *lat_persisted, *lat_final;
-    struct sq_metric *peer_lag[SQ_MEMBERS_MAX];
+    struct sq_metric *peer_lag[SQ_MEMBERS_MAX]; /* for the members of the first view */
+    uint32_t peer_ids[SQ_MEMBERS_MAX];
     char peer_labels[SQ_MEMBERS_MAX][24];
 };
 
@@ -79,8 +90,9 @@ struct node {
     struct node_cons *cons;
     struct node_mempool *mp;
     struct node_metrics m;
-    struct ldg_view view; /* the view in force (members, addresses) */
-    uint32_t my_rank;
+    struct ldg_view view; /* the view in force (members, addresses); written under view_mu */
+    pthread_mutex_t view_mu; /* HTTP threads read `view` and `my_rank` under it */
+    uint32_t my_rank;     /* in `view`, or UINT32_MAX when not a member */
 
     /* atomic: read by HTTP threads */
     int phase;
@@ -105,8 +117,16 @@ struct node {
     int64_t verified_reported;
     struct ldg_finality fin_cache; /* my facts at fin_cache.height (valid if fin_cache_ok) */
     bool fin_cache_ok;
-    bool regroup_pending;
+    bool regroup_pending;  /* the group stopped here: join again at the next timer */
     uint64_t regroups;
+    struct grp_view record_view; /* a view whose block waits for the state transfer */
+    int64_t record_pending;      /* its version, or -1 */
+
+    /* state transfer: served (by joiner) and received */
+    struct node_xfer xfers[SQ_MEMBERS_MAX];
+    uint8_t *rx_blk;
+    uint64_t rx_height;
+    size_t rx_size, rx_off;
 
     /* recent block hashes (pending blocks have no header in the store yet) */
     uint64_t ring_height[NODE_HASH_RING];
@@ -140,8 +160,6 @@ struct node {
     int p_efd;                  /* eventfd: the thread wakes the loop */
     struct ldg_commit *p_out;   /* loop side: the group out, or NULL */
 
-    /* catch-up */
-    struct node_sync *sync;
     int sig_fd;
     int exit_code;
 };
@@ -163,8 +181,6 @@ int node_apply_fetched(struct node *n, const uint8_t *block, size_t size, char *
                        size_t errbuf_size);
 /* Makes every applied block durable now (waits for the persistence thread). */
 int node_commit_all(struct node *n);
-/* Catch-up finished: forms the group at the current height. */
-void node_sync_done(struct node *n);
 
 /* Admission of decoded, signature-checked transactions (on the loop). `txid` of `tx`. Returns
  * SQ_OK and the entry, or an API error: *status and *code (static) with a message in msg. */
@@ -187,17 +203,5 @@ int node_api_start(struct node *n, char *errbuf, size_t errbuf_size);
 /* The JSON object of a tx state (shared by the handlers and node.c). */
 struct json_t *node_api_tx_json(struct node *n, const uint8_t txid[LDG_HASH_BYTES], int state,
                                 uint64_t height, uint32_t index, int result);
-
-/* ---- sync.c ---- */
-
-/* Starts the catch-up thread: it polls every peer's /v1/status, fetches the blocks this node
- * lacks (through node_apply_fetched on the loop), verifies them against peers' certificates,
- * and calls node_sync_done on the loop when no peer is ahead and none still runs an old group. */
-int node_sync_start(struct node *n);
-/* Stops and joins the thread (if one was started). Loop thread; never from inside the thread's
- * own loop call (node_sync_done), which the thread leaves right after. */
-void node_sync_stop(struct node *n);
-/* node_sync_stop, then frees the catch-up state. After the loop ran its last posted call. */
-void node_sync_free(struct node *n);
 
 #endif

@@ -5,8 +5,8 @@
  *    (state transfer of the blocks it lacks, checked against their certificates) and the chains
  *    agree;
  *  - a validator that lost its disk catches up from genesis by state transfer before it joins;
- *  - the survivors keep finalizing while that validator is down: needs view changes (issue 6),
- *    skipped until they land. */
+ *  - the survivors keep finalizing while a validator is down (a view of two members), and it
+ *    joins again when restarted. */
 #include <jansson.h>
 #include <pthread.h>
 #include <setjmp.h>
@@ -420,16 +420,48 @@ static void test_wiped_validator_catches_up_by_state_transfer(void **state)
                   (unsigned long long)fin, (unsigned long long)agreed);
 }
 
+/* Members of the view validator v reports. */
+static uint32_t view_members(uint32_t v, uint64_t *vid)
+{
+    long status = 0;
+    json_t *r = NULL;
+    uint32_t count = 0;
+    if (nt_get(&net_, v, "/v1/status", &status, &r) == 0 && status == 200) {
+        json_t *view = json_object_get(r, "view");
+        count = (uint32_t)json_array_size(json_object_get(view, "members"));
+        *vid = (uint64_t)json_integer_value(json_object_get(view, "id"));
+    }
+    json_decref(r);
+    return count;
+}
+
 static void test_survivors_finalize_while_one_is_down(void **state)
 {
     (void)state;
-    /* Needs view changes (issue 6): today a member failure wedges the group, and the survivors
-     * wait (not ready, no new blocks) until it is back, then regroup with it. When view changes
-     * land: kill validator 3, send transactions to validators 1 and 2, expect them final in a
-     * view of two members, restart 3 and expect it to catch up through state transfer. */
-    print_message("SKIPPED: survivors cannot finalize while a member is down until view changes "
-                  "land (issue 6)\n");
-    skip();
+    /* Kill validator 3: the two survivors install a view of two members and keep finalizing;
+     * restarted, validator 3 joins again (state transfer of what it missed) and agrees. */
+    uint64_t vid0 = 0;
+    assert_int_equal(view_members(0, &vid0), N);
+    nt_stop(&net_, 2, SIGKILL, 10);
+    uint64_t h1 = one_final(0, 5, 2);
+    uint64_t h2 = one_final(1, 5, 3);
+    uint64_t vid = 0;
+    assert_int_equal(view_members(0, &vid), N - 1);
+    assert_true(vid > vid0);
+    assert_true(h2 > h1);
+    assert_int_equal(nt_start(&net_, 2), 0);
+    assert_true(nt_wait_ready(&net_, 2, READY_S));
+    uint64_t h3 = one_final(2, 5, 4);
+    uint64_t agreed = wait_agree(h3, 60);
+    expect_same_block(agreed);
+    expect_same_block(h2);
+    uint64_t vid2 = 0;
+    assert_int_equal(view_members(2, &vid2), N);
+    assert_true(vid2 > vid);
+    print_message("survivors: final at %llu and %llu in view %llu of two; validator 3 back in "
+                  "view %llu, agreeing at %llu\n",
+                  (unsigned long long)h1, (unsigned long long)h2, (unsigned long long)vid,
+                  (unsigned long long)vid2, (unsigned long long)agreed);
 }
 
 int main(void)

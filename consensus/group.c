@@ -133,6 +133,8 @@ struct grp_group {
     struct restart_peer rs[SQ_MEMBERS_MAX];
     uint32_t rs_count;
     uint32_t promised_to;     /* restart: the leader this member acked, or UINT32_MAX */
+    uint64_t restart_not_before;
+    uint64_t restart_majority_at; /* when a majority of the last view was first present */
     uint64_t promised_vid;
     uint32_t join_pending[SQ_MEMBERS_MAX]; /* leader: joiners to propose */
     uint32_t join_pending_count;
@@ -1953,8 +1955,8 @@ static void install_next(struct grp_group *g)
 enum gms_type {
     GMS_JOIN = 1,        /* {u8 restart, u64 last_vid, i64 have, lp32 last view if restart} */
     GMS_REDIRECT,        /* {u32 leader id} */
-    GMS_VIEW,            /* {i64 version base, i64 carry, u32 n, n x u32 full ids, lp32 layout,
-                          *  lp32 view} */
+    GMS_VIEW,            /* {u8 restart, i64 version base, i64 carry, u32 n, n x u32 full ids,
+                          *  lp32 layout, lp32 view} */
     GMS_STATE_REQ,       /* {u64 request id, i64 from, i64 to} */
     GMS_STATE,           /* {u64 request id, u8 last, lp32 bytes} */
     GMS_RESTART_PROPOSE, /* {u64 restart view id} */
@@ -2003,7 +2005,7 @@ static int gms_send(struct grp_group *g, uint32_t peer, const uint8_t *buf, size
  * view: a joiner, or every member of a restart view. `full` are the members holding the whole log. */
 static void send_view(struct grp_group *g, uint32_t peer, const struct grp_view *view,
                       const struct grp_layout *layout, int64_t base, int64_t carry,
-                      const uint32_t *full, uint32_t full_count)
+                      const uint32_t *full, uint32_t full_count, bool restart)
 {
     uint8_t vbuf[GRP_VIEW_BYTES_MAX], lbuf[GRP_LAYOUT_BYTES_MAX];
     size_t vlen, llen;
@@ -2019,6 +2021,7 @@ static void send_view(struct grp_group *g, uint32_t peer, const struct grp_view 
     struct sq_enc e;
     sq_enc_init(&e, buf, 32 + 4 * (size_t)full_count + llen + vlen);
     sq_enc_u8(&e, GMS_VIEW);
+    sq_enc_u8(&e, restart ? 1 : 0);
     sq_enc_i64(&e, base);
     sq_enc_i64(&e, carry);
     sq_enc_u32(&e, full_count);
@@ -2045,7 +2048,8 @@ static void send_current_view(struct grp_group *g, uint32_t peer)
             full[n++] = id;
         }
     }
-    send_view(g, peer, &g->view, &g->layout, g->view_version_base, g->view_carry, full, n);
+    send_view(g, peer, &g->view, &g->layout, g->view_version_base, g->view_carry, full, n,
+              false);
 }
 
 /* Joiner: asks the next member of its shard that held the whole log for the versions it lacks. */
@@ -2087,7 +2091,7 @@ static void state_request_next(struct grp_group *g)
 /* Joiner: enters the view it was shipped (§5.9). */
 static void accept_view(struct grp_group *g, uint32_t from, const struct grp_view *view,
                         const struct grp_layout *layout, int64_t base, int64_t carry,
-                        const uint32_t *full, uint32_t full_count)
+                        const uint32_t *full, uint32_t full_count, bool restart)
 {
     if (!g->joining || g->stopped) {
         return;
@@ -2098,8 +2102,8 @@ static void accept_view(struct grp_group *g, uint32_t from, const struct grp_vie
                 from, (unsigned long long)view->vid);
         return;
     }
-    if (g->promised_to != UINT32_MAX && g->promised_to != from) {
-        return; /* promised to another restart leader (§5.8) */
+    if (restart && (!g->restart_mode || g->promised_to != from)) {
+        return; /* only the restart leader this member acked (§5.8) */
     }
     /* The log before the view ends at `keep`; the view's record (if any) follows it. */
     int64_t keep = base - 1 - (g->set.view_record ? 1 : 0);
@@ -2196,7 +2200,11 @@ static void restart_try(struct grp_group *g)
 {
     const struct grp_view *nv = &g->last_view;
     uint32_t me_r = grp_view_rank_of(nv, g->my_id);
-    if (me_r == GRP_RANK_NONE ||
+    if (g->restart_not_before == 0) {
+        /* Give a running group two join periods to answer before restarting without it. */
+        g->restart_not_before = g->now_ns + 2 * g->join_retry_ns;
+    }
+    if (me_r == GRP_RANK_NONE || g->now_ns < g->restart_not_before ||
         (g->promised_to != UINT32_MAX && g->promised_to != g->my_id)) {
         return;
     }
@@ -2221,6 +2229,16 @@ static void restart_try(struct grp_group *g)
         present++;
     }
     if (2 * present <= nv->member_count) {
+        g->restart_majority_at = 0;
+        return;
+    }
+    /* A majority is enough to go on, but the longest log may be with a member that is slower to
+     * come back: wait for everyone for a while (ten join periods) before restarting without. */
+    if (g->restart_majority_at == 0) {
+        g->restart_majority_at = g->now_ns;
+    }
+    if (present < nv->member_count && g->promised_to == UINT32_MAX &&
+        g->now_ns - g->restart_majority_at < 10 * g->join_retry_ns) {
         return;
     }
     if (g->promised_to == UINT32_MAX) {
@@ -2283,10 +2301,10 @@ static void restart_try(struct grp_group *g)
             (unsigned long long)rv.vid, rv.member_count, (long long)base);
     for (uint32_t r = 0; r < rv.member_count; r++) {
         if (rv.members[r].id != g->my_id) {
-            send_view(g, rv.members[r].id, &rv, &layout, base, 0, full, full_count);
+            send_view(g, rv.members[r].id, &rv, &layout, base, 0, full, full_count, true);
         }
     }
-    accept_view(g, g->my_id, &rv, &layout, base, 0, full, full_count);
+    accept_view(g, g->my_id, &rv, &layout, base, 0, full, full_count, true);
 }
 
 /* A member of the running view hears a join request (§5.9). */
@@ -2389,18 +2407,23 @@ void grp_gms_recv(struct grp_group *g, uint32_t peer, const uint8_t *data, size_
             break;
         }
         if (g->joining && leader != g->my_id && validator_find(g, leader) != NULL) {
-            g->restart_mode = false; /* a group runs: join it */
+            /* A group runs: join it, and take no part in a total restart any more (a restart
+             * VIEW is refused from now on, so the promise can go). */
+            g->restart_mode = false;
+            g->promised_to = UINT32_MAX;
             g->join_target = leader;
             join_ask(g);
         }
         return;
     }
     case GMS_VIEW: {
+        uint8_t restart;
         int64_t base, carry;
         uint32_t full_count;
         uint32_t full[SQ_MEMBERS_MAX];
         const uint8_t *lb, *vb;
         size_t llen, vlen;
+        sq_dec_u8(&d, &restart);
         sq_dec_i64(&d, &base);
         sq_dec_i64(&d, &carry);
         sq_dec_u32(&d, &full_count);
@@ -2414,11 +2437,12 @@ void grp_gms_recv(struct grp_group *g, uint32_t peer, const uint8_t *data, size_
         sq_dec_lp32(&d, GRP_VIEW_BYTES_MAX, &vb, &vlen);
         struct grp_view view;
         struct grp_layout layout;
-        if (sq_dec_finish(&d) != SQ_OK || carry < 0 || grp_view_decode(&view, vb, vlen) != SQ_OK ||
+        if (sq_dec_finish(&d) != SQ_OK || carry < 0 || restart > 1 ||
+            grp_view_decode(&view, vb, vlen) != SQ_OK ||
             grp_layout_decode(&layout, view.member_count, lb, llen) != SQ_OK) {
             break;
         }
-        accept_view(g, peer, &view, &layout, base, carry, full, full_count);
+        accept_view(g, peer, &view, &layout, base, carry, full, full_count, restart == 1);
         return;
     }
     case GMS_STATE_REQ: {

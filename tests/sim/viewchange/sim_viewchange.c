@@ -1,6 +1,7 @@
 /* Simulation swarm for membership (issue 6) on the deterministic network.
  *
  *   sim_viewchange [--seed S] [--seeds N] [--verbose] [--check-all]
+ *   (--seed S alone replays seed S; with --seeds N, runs seeds S..S+N-1)
  *
  * Each seed draws 3..7 members, a workload spread over time (SMC and RDMC sizes), network delays
  * and faults, in two phases.
@@ -965,13 +966,14 @@ static int run_one(uint64_t seed, bool verbose, uint64_t *trace)
 int main(int argc, char **argv)
 {
     uint64_t seed = 1, seeds = 1;
-    bool verbose = false, one = false;
+    bool verbose = false, one = false, many = false;
     for (int i = 1; i < argc; i++) {
         if (strcmp(argv[i], "--seed") == 0 && i + 1 < argc) {
             seed = strtoull(argv[++i], NULL, 10);
             one = true;
         } else if (strcmp(argv[i], "--seeds") == 0 && i + 1 < argc) {
             seeds = strtoull(argv[++i], NULL, 10);
+            many = true;
         } else if (strcmp(argv[i], "--verbose") == 0) {
             verbose = true;
         } else if (strcmp(argv[i], "--check-all") == 0) {
@@ -983,8 +985,8 @@ int main(int argc, char **argv)
         }
     }
     sq_log_set_level(verbose ? SQ_LOG_INFO : SQ_LOG_OFF);
-    if (one) {
-        seeds = 1;
+    if (one && !many) {
+        seeds = 1; /* --seed S alone replays one seed; with --seeds N it is the first of N */
     }
     uint64_t failed = 0;
     for (uint64_t s = seed; s < seed + seeds; s++) {

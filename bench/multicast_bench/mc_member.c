@@ -377,6 +377,9 @@ static void after_poll(void *arg)
 static void on_tick(struct sq_loop *loop, struct sq_timer *t, void *arg)
 {
     struct member *m = arg;
+    /* A send that is due is committed here, so the poll this kick asks for publishes it (from
+     * after_poll it would wait for one more poll). */
+    send_some(m);
     node_gd_kick(m->gd);
     /* Paced sending and the time-based end need a clock tick even when the group is idle. A paced
      * sender wakes at its next send time rather than every millisecond: a 1 kHz tick in each of

@@ -67,9 +67,9 @@ static void poll_now(struct sq_loop *loop, struct sq_timer *t, void *arg)
             node_gd_kick(gd);
         }
     }
-    /* What the poll queued after its last table pass (reactive nulls, RDMC hand-offs) leaves
-     * now, not after another epoll_wait: this callback is itself a timer, so the transport's
-     * end-of-round flush would only run in the next round. */
+    /* What was queued after the table's pass (a new view's first pushes, cells after_poll
+     * pushed) leaves now, not after another epoll_wait: this callback is itself a timer, so the
+     * transport's end-of-round flush would only run in the next round. */
     net_flush(gd->net);
 }
 

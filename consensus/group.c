@@ -1130,8 +1130,8 @@ static bool consume_slots(struct grp_group *g, uint32_t k, bool *changed)
         if (rc != SQ_OK) {
             /* An authenticated peer wrote a slot that breaks the protocol: treat it as failed,
              * never trust the rest of its row. */
-            SQ_WARN("grp", "bad SMC slot", "sender=%u slot=%u rc=%s", g->view.members[row].id,
-                    slot, sq_errname(rc));
+            SQ_WARN("grp", "bad SMC slot", "sender=%u slot=%u rc=%s", g->view.members[row].id, slot,
+                    sq_errname(rc));
             grp_peer_failed(g, g->view.members[row].id, SQ_ECORRUPT);
             return false;
         }

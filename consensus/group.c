@@ -204,7 +204,7 @@ struct grp_group {
     int64_t trim[SQ_MEMBERS_MAX];
     bool trim_logged;
 
-    struct sst_pred_handle pred_recv, pred_deliver, pred_frontier, pred_gms;
+    struct sst_pred_handle pred_recv, pred_deliver, pred_frontier, pred_gms, pred_send;
 };
 
 void grp_settings_default(struct grp_settings *s)
@@ -475,6 +475,7 @@ static void trig_receive(struct sst *sst, void *arg);
 static void trig_deliver(struct sst *sst, void *arg);
 static void trig_frontier(struct sst *sst, void *arg);
 static void trig_gms(struct sst *sst, void *arg);
+static void trig_send(struct sst *sst, void *arg);
 
 static void sst_failed_cb(void *arg, struct sst *sst, uint32_t rank, int reason)
 {
@@ -609,6 +610,11 @@ static int epoch_begin(struct grp_group *g, const struct grp_view *view,
     }
     if (rc == SQ_OK) {
         rc = sst_pred_add(g->sst, SST_PRED_RECURRENT, pred_true, trig_gms, g, &g->pred_gms);
+    }
+    if (rc == SQ_OK) {
+        /* Last: it sends what this pass asked for (reactive nulls, RDMC hand-offs unblocked by
+         * deliveries) before the pass's single flush. */
+        rc = sst_pred_add(g->sst, SST_PRED_RECURRENT, pred_true, trig_send, g, &g->pred_send);
     }
     if (rc != SQ_OK) {
         goto err_groups;
@@ -1220,7 +1226,79 @@ static int send_pass(struct grp_group *g)
     return done;
 }
 
+/* The SMC send trigger (§2.3) at the end of every predicate pass: reactive nulls asked for by
+ * trig_receive (§4.4) and RDMC messages the pass's deliveries let through (§3.1) join the pass's
+ * other pushes, so they leave in the same flush (one write per peer) instead of a second one. */
+static void trig_send(struct sst *sst, void *arg)
+{
+    (void)sst;
+    (void)send_pass(arg);
+}
+
 /* ---- receiving (§2.4, §4.1, §4.2, §4.4) ---- */
+
+/* Consumes the slots sender k published since the last pass (§2.4): received intervals, stored
+ * messages, num_received_sst (set locally; *changed says to push it). False when the sender broke
+ * the protocol: it was failed, the caller stops. */
+static bool consume_slots(struct grp_group *g, uint32_t k, bool *changed)
+{
+    uint32_t row = g->sender_row[k];
+    int64_t j = sst_get_i64(g->sst, g->my_rank, g->c_nrecv_sst, k);
+    int64_t published = sst_get_i64(g->sst, row, g->c_index, 0); /* read once (§1.4) */
+    int64_t j0 = j;
+    while (j < published) {
+        j++;
+        uint32_t slot = (uint32_t)(j % g->set.window);
+        uint8_t hdr[GRP_MSG_HDR_BYTES];
+        sst_get_bytes(g->sst, row, g->c_slots, slot * g->slot_bytes, hdr, sizeof(hdr));
+        int64_t index = (int64_t)sq_le64_load(hdr);
+        uint32_t nulls = sq_le32_load(hdr + 8);
+        uint32_t size = sq_le32_load(hdr + 12);
+        int rc = SQ_ECORRUPT;
+        if (index >= 0 && size <= g->set.smc_payload_max && (nulls == 0 || size == 0) &&
+            index <= INT64_MAX - (int64_t)nulls) {
+            int64_t hi = nulls > 0 ? index + (int64_t)nulls - 1 : index;
+            rc = grp_recv_add(&g->track[k], index, hi);
+        }
+        if (rc != SQ_OK) {
+            /* An authenticated peer wrote a slot that breaks the protocol: treat it as failed,
+             * never trust the rest of its row. */
+            SQ_WARN("grp", "bad SMC slot", "sender=%u slot=%u rc=%s", g->view.members[row].id, slot,
+                    sq_errname(rc));
+            grp_peer_failed(g, g->view.members[row].id, SQ_ECORRUPT);
+            return false;
+        }
+        if (nulls == 0) {
+            pend_insert(g, k, index, size, slot, NULL);
+        }
+    }
+    if (j != j0) {
+        sst_set_i64(g->sst, g->c_nrecv_sst, k, j);
+        *changed = true;
+    }
+    return true;
+}
+
+/* Sets num_received to the grown contiguous prefixes (§4.1; *changed says to push it), fills
+ * prefixes[], and raises null_target to the reactive nulls they call for (§4.4). */
+static void note_prefixes(struct grp_group *g, int64_t *prefixes, bool *changed)
+{
+    for (uint32_t k = 0; k < g->S; k++) {
+        int64_t prefix = g->track[k].prefix;
+        prefixes[k] = prefix;
+        if (prefix <= sst_get_i64(g->sst, g->my_rank, g->c_nrecv, k)) {
+            continue;
+        }
+        sst_set_i64(g->sst, g->c_nrecv, k, prefix);
+        *changed = true;
+        if (g->my_sender >= 0 && (int64_t)k != g->my_sender) {
+            uint64_t need = grp_nulls_needed((uint32_t)g->my_sender, k, prefix, g->next_index);
+            if (need > 0 && g->next_index + (int64_t)need > g->null_target) {
+                g->null_target = g->next_index + (int64_t)need;
+            }
+        }
+    }
+}
 
 static void trig_receive(struct sst *sst, void *arg)
 {
@@ -1233,52 +1311,23 @@ static void trig_receive(struct sst *sst, void *arg)
     bool nrecv_sst_changed = false;
     int64_t prefixes[SQ_MEMBERS_MAX];
     for (uint32_t k = 0; k < g->S; k++) {
-        uint32_t row = g->sender_row[k];
-        int64_t j = sst_get_i64(g->sst, g->my_rank, g->c_nrecv_sst, k);
-        int64_t published = sst_get_i64(g->sst, row, g->c_index, 0); /* read once (§1.4) */
-        int64_t j0 = j;
-        while (j < published) {
-            j++;
-            uint32_t slot = (uint32_t)(j % g->set.window);
-            uint8_t hdr[GRP_MSG_HDR_BYTES];
-            sst_get_bytes(g->sst, row, g->c_slots, slot * g->slot_bytes, hdr, sizeof(hdr));
-            int64_t index = (int64_t)sq_le64_load(hdr);
-            uint32_t nulls = sq_le32_load(hdr + 8);
-            uint32_t size = sq_le32_load(hdr + 12);
-            int rc = SQ_ECORRUPT;
-            if (index >= 0 && size <= g->set.smc_payload_max && (nulls == 0 || size == 0) &&
-                index <= INT64_MAX - (int64_t)nulls) {
-                int64_t hi = nulls > 0 ? index + (int64_t)nulls - 1 : index;
-                rc = grp_recv_add(&g->track[k], index, hi);
-            }
-            if (rc != SQ_OK) {
-                /* An authenticated peer wrote a slot that breaks the protocol: treat it as
-                 * failed, never trust the rest of its row. */
-                SQ_WARN("grp", "bad SMC slot", "sender=%u slot=%u rc=%s",
-                        g->view.members[row].id, slot, sq_errname(rc));
-                grp_peer_failed(g, g->view.members[row].id, SQ_ECORRUPT);
-                return;
-            }
-            if (nulls == 0) {
-                pend_insert(g, k, index, size, slot, NULL);
-            }
+        if (!consume_slots(g, k, &nrecv_sst_changed)) {
+            return;
         }
-        if (j != j0) {
-            sst_set_i64(g->sst, g->c_nrecv_sst, k, j);
-            nrecv_sst_changed = true;
+    }
+    note_prefixes(g, prefixes, &nrecv_changed);
+    if (g->my_sender >= 0 && g->null_target > g->next_index) {
+        /* Send the reactive nulls now and receive them from my own row at once, so the seq_num
+         * this pass publishes already counts them. Left to the next pass, they would be counted
+         * only once other traffic woke this member again, and every peer would see the message
+         * that asked for them stable one round later. */
+        (void)send_pass(g);
+        if (g->wedged) {
+            return;
         }
-        int64_t prefix = g->track[k].prefix;
-        prefixes[k] = prefix;
-        if (prefix > sst_get_i64(g->sst, g->my_rank, g->c_nrecv, k)) {
-            sst_set_i64(g->sst, g->c_nrecv, k, prefix);
-            nrecv_changed = true;
-            if (g->my_sender >= 0 && (int64_t)k != g->my_sender) {
-                uint64_t need = grp_nulls_needed((uint32_t)g->my_sender, k, prefix, g->next_index);
-                if (need > 0 && g->next_index + (int64_t)need > g->null_target) {
-                    g->null_target = g->next_index + (int64_t)need;
-                }
-            }
-        }
+        bool ok = consume_slots(g, (uint32_t)g->my_sender, &nrecv_sst_changed);
+        SQ_ASSERT(ok); /* my own slots are well formed */
+        note_prefixes(g, prefixes, &nrecv_changed);
     }
     if (nrecv_sst_changed) {
         sst_col_push(g->sst, g->c_nrecv_sst, g->shard_mask);
@@ -2612,10 +2661,10 @@ int grp_poll(struct grp_group *g)
     if (rdmc_engine_is_blocked(g->rdmc)) {
         rdmc_engine_kick(g->rdmc);
     }
+    /* What was committed since the last poll goes out first, so this pass self-receives it;
+     * what the pass itself asks for is sent by trig_send, the pass's last trigger. */
     int done = send_pass(g);
     done += sst_poll(g->sst);
-    /* Receiving may have asked for nulls or unblocked an RDMC send: publish in the same round. */
-    done += send_pass(g);
     if (g->term == TERM_INSTALL && !g->stopped) {
         install_next(g);
         done++;

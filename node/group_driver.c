@@ -62,8 +62,23 @@ static void poll_now(struct sq_loop *loop, struct sq_timer *t, void *arg)
     }
     grp_poll(gd->g);
     if (gd->after_poll != NULL) {
+        struct grp_stats st;
+        grp_group_stats(gd->g, &st);
+        uint64_t sent = st.msgs_sent;
         gd->after_poll(gd->after_poll_arg);
+        /* Messages committed by after_poll go out at the next grp_poll(): run it in the next
+         * round instead of waiting for traffic or the next tick (which left a committed message
+         * unpublished for up to a millisecond when the group was otherwise quiet). Only new
+         * commits ask for it, so a sender held back by flow control does not spin the loop. */
+        grp_group_stats(gd->g, &st);
+        if (st.msgs_sent != sent) {
+            node_gd_kick(gd);
+        }
     }
+    /* What was queued after the table's pass (a new view's first pushes, cells after_poll
+     * pushed) leaves now, not after another epoll_wait: this callback is itself a timer, so the
+     * transport's end-of-round flush would only run in the next round. */
+    net_flush(gd->net);
 }
 
 void node_gd_kick(struct node_gd *gd)

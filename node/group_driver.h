@@ -40,7 +40,8 @@ struct node_gd_config {
     uint32_t heartbeat_ms;       /* heartbeat period (0: 10) */
     uint32_t failure_timeout_ms; /* a member silent this long is suspected (0: 1000) */
     /* Called after every poll of the group, on the loop thread (the application's chance to
-     * send more, for instance). May be NULL. */
+     * send more, for instance). Messages it commits are published by a poll the driver runs in
+     * the next loop round. May be NULL. */
     void (*after_poll)(void *arg);
     void *after_poll_arg;
 };

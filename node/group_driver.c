@@ -54,13 +54,24 @@ static void tick_now(struct sq_loop *loop, struct sq_timer *t, void *arg)
 
 static void poll_now(struct sq_loop *loop, struct sq_timer *t, void *arg)
 {
-    (void)loop;
     (void)t;
     struct node_gd *gd = arg;
     if (gd->g == NULL) {
         return;
     }
+    /* Installing a view (a new table, whole-row pushes, re-sends) runs inside one poll; its cost
+     * is part of every view change's latency, so it is logged (debug) for tracing. */
+    bool timed = sq_log_enabled(SQ_LOG_DEBUG);
+    uint64_t vid = timed ? grp_view(gd->g)->vid : 0;
+    uint64_t t0 = timed ? sq_clock_now(sq_loop_clock(loop)) : 0;
     grp_poll(gd->g);
+    if (timed) {
+        uint64_t us = (sq_clock_now(sq_loop_clock(loop)) - t0) / 1000u;
+        if (grp_view(gd->g)->vid != vid || us >= 5000) {
+            SQ_DEBUG("gd", "long poll", "us=%llu vid=%llu new_vid=%llu", (unsigned long long)us,
+                     (unsigned long long)vid, (unsigned long long)grp_view(gd->g)->vid);
+        }
+    }
     if (gd->after_poll != NULL) {
         struct grp_stats st;
         grp_group_stats(gd->g, &st);

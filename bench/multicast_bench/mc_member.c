@@ -30,6 +30,7 @@
  *                                                             last at T2)
  *                         T STOP reason=R rule=majority|excluded|other vid=V view_count=C
  *                               view_digest=HEX total=D why="..."   the member stopped for good
+ *                         T PROGRESS vid=V view_count=C total=D   every 100 ms while running
  *                         T END vid=V view_count=C view_digest=HEX total=D after_stop=K
  *                         T BINS base=T0 width_ns=W c0,c1,...   deliveries per W-ns bin from T0
  *                         T LOG <log line>                    with --trace: the group's log
@@ -154,6 +155,7 @@ struct member {
     uint64_t after_stop; /* deliveries after the stop (must stay 0) */
     uint32_t *bins;      /* deliveries per BIN_NS since bins_base */
     uint64_t bins_base;
+    uint64_t next_progress_ns;
 };
 
 static uint64_t now_ns(void)
@@ -579,6 +581,11 @@ static void on_tick(struct sq_loop *loop, struct sq_timer *t, void *arg)
      * after_poll it would wait for one more poll). */
     send_some(m);
     node_gd_kick(m->gd);
+    if (g_events_fd >= 0 && m->started && now_ns() >= m->next_progress_ns) {
+        m->next_progress_ns = now_ns() + 100 * SQ_NS_PER_MS;
+        ev_printf("PROGRESS vid=%llu view_count=%llu total=%llu", (unsigned long long)m->view_vid,
+                  (unsigned long long)m->view_count, (unsigned long long)m->delivered);
+    }
     /* Paced sending and the time-based end need a clock tick even when the group is idle. A paced
      * sender wakes at its next send time rather than every millisecond: a 1 kHz tick in each of
      * three processes on two cores was most of the wake-ups of the latency workload, and they

@@ -139,6 +139,10 @@ static void parse_line(struct vc_member *m, const char *line)
         field(line, "rule", m->stop_rule, sizeof(m->stop_rule));
         field(line, "view_digest", m->stop_view_digest, VC_DIGEST_CHARS);
         snprintf(m->stop_line, sizeof(m->stop_line), "%s", kind);
+    } else if (strncmp(kind, "PROGRESS", 8) == 0) {
+        m->progress_vid = vid;
+        m->progress_view_count = field_u64(line, "view_count");
+        m->progress_total = field_u64(line, "total");
     } else if (strncmp(kind, "END", 3) == 0) {
         m->ended = true;
         m->end_total = field_u64(line, "total");
@@ -306,6 +310,18 @@ bool vc_cond_stopped(struct vc_group *g, void *arg)
     uint64_t mask = *(const uint64_t *)arg;
     for (uint32_t i = 0; i < g->n; i++) {
         if ((mask >> i & 1u) && g->m[i].stop_ns == 0) {
+            return false;
+        }
+    }
+    return true;
+}
+
+bool vc_cond_progress(struct vc_group *g, void *arg)
+{
+    const struct vc_progress_arg *a = arg;
+    for (uint32_t i = 0; i < g->n; i++) {
+        if ((a->mask >> i & 1u) &&
+            (g->m[i].progress_vid != a->vid || g->m[i].progress_view_count < a->count)) {
             return false;
         }
     }

@@ -38,6 +38,7 @@ struct vc_member {
     char stop_line[512];
     uint64_t stop_vid, stop_total, stop_view_count;
     char stop_view_digest[VC_DIGEST_CHARS];
+    uint64_t progress_vid, progress_view_count, progress_total; /* latest PROGRESS */
     bool ended;
     uint64_t end_total, after_stop;
     uint64_t bins_base, bin_ns;
@@ -80,6 +81,13 @@ struct vc_view_arg {
 bool vc_cond_ready(struct vc_group *g, void *arg);
 bool vc_cond_view(struct vc_group *g, void *arg);
 bool vc_cond_stopped(struct vc_group *g, void *arg);
+/* Every member in `mask` reported (PROGRESS) at least `count` deliveries in view `vid`. */
+struct vc_progress_arg {
+    uint64_t mask;
+    uint64_t vid;
+    uint64_t count;
+};
+bool vc_cond_progress(struct vc_group *g, void *arg);
 
 /* Deliveries of member i between monotonic times [from_ns, to_ns), from its 10 ms bins (bins
  * that straddle a bound count in proportion). -1 without bins. */

@@ -32,8 +32,13 @@
  *                               view_digest=HEX total=D why="..."   the member stopped for good
  *                         T PROGRESS vid=V view_count=C total=D   every 100 ms while running
  *                         T END vid=V view_count=C view_digest=HEX total=D after_stop=K
- *                         T BINS base=T0 width_ns=W c0,c1,...   deliveries per W-ns bin from T0
+ *                         T BINS base=T0 width_ns=W first=F c0,c1,...  deliveries per W-ns bin from
+ *                                                             T0 (bins F, F+1, ...)
+ *                         T BINSX ... (the same)               only messages not sent by the
+ *                                                             member named by --bins-exclude
  *                         T LOG <log line>                    with --trace: the group's log
+ *   --bins-exclude ID   also count deliveries of every sender but ID (BINSX): the traffic that
+ *                       survives when ID is the member a test kills.
  *   --linger-ms MS      after stopping for good, keep the loop running MS ms before exiting
  *                       (a delivery in that time would show as after_stop > 0).
  *   --trace             route the group's debug-level log (proposal, commit, wedge, install, the
@@ -89,6 +94,7 @@ struct opts {
     char hosts[SQ_MEMBERS_MAX][NET_HOST_BYTES_MAX];
     int events_fd;        /* event lines (see above); -1 none */
     uint32_t linger_ms;   /* after a stop for good */
+    int64_t bins_exclude; /* -1: none */
     bool trace;
 };
 
@@ -154,6 +160,7 @@ struct member {
     bool stopped;
     uint64_t after_stop; /* deliveries after the stop (must stay 0) */
     uint32_t *bins;      /* deliveries per BIN_NS since bins_base */
+    uint32_t *bins_x;    /* the same, without sender o.bins_exclude */
     uint64_t bins_base;
     uint64_t next_progress_ns;
 };
@@ -221,6 +228,26 @@ static void trace_sink(void *arg, enum sq_log_level level, const char *line, siz
     }
     memcpy(text + 4, line, len);
     ev_write(text, len + 4);
+}
+
+/* Delivery counts per bin as event lines of 200 bins each (below the pipe's atomic write size). */
+static void bins_write(const char *kind, const uint32_t *bins, uint64_t base, uint64_t used)
+{
+    for (uint64_t from = 0; from < used; from += 200) {
+        char text[3072];
+        int off = snprintf(text, sizeof(text), "%s base=%llu width_ns=%llu first=%llu ", kind,
+                           (unsigned long long)base, (unsigned long long)BIN_NS,
+                           (unsigned long long)from);
+        for (uint64_t b = from; b < used && b < from + 200 && off > 0 &&
+                                (size_t)off < sizeof(text) - 16;
+             b++) {
+            off += snprintf(text + off, sizeof(text) - (size_t)off, "%s%u", b > from ? "," : "",
+                            bins[b]);
+        }
+        if (off > 0) {
+            ev_write(text, (size_t)off);
+        }
+    }
 }
 
 /* Closes the current view's digest into `hex` and starts the next one. */
@@ -344,6 +371,9 @@ static void on_deliver(void *ctx, uint32_t shard, uint32_t sender_id, uint64_t v
     uint64_t t = now_ns();
     if (m->bins != NULL && t >= m->bins_base && (t - m->bins_base) / BIN_NS < BINS_MAX) {
         m->bins[(t - m->bins_base) / BIN_NS]++;
+        if ((int64_t)sender_id != m->o.bins_exclude) {
+            m->bins_x[(t - m->bins_base) / BIN_NS]++;
+        }
     }
     if (t >= m->measure_from_ns && t <= m->measure_to_ns) {
         m->win_delivered++;
@@ -623,6 +653,7 @@ int main(int argc, char **argv)
     struct opts *o = &m.o;
     o->listen_fd = -1;
     o->events_fd = -1;
+    o->bins_exclude = -1;
     const char *events_path = NULL;
     uint32_t host_count = 0;
     o->size_min = 100;
@@ -690,6 +721,8 @@ int main(int argc, char **argv)
             o->events_fd = atoi(v);
         } else if (strcmp(a, "--events") == 0) {
             events_path = v;
+        } else if (strcmp(a, "--bins-exclude") == 0) {
+            o->bins_exclude = atoi(v);
         } else if (strcmp(a, "--linger-ms") == 0) {
             o->linger_ms = (uint32_t)atoi(v);
         } else if (strcmp(a, "--trace") == 0) {
@@ -796,7 +829,8 @@ int main(int argc, char **argv)
     }
     if (o->events_fd >= 0) {
         m.bins = calloc(BINS_MAX, sizeof(uint32_t));
-        SQ_ASSERT(m.bins != NULL);
+        m.bins_x = calloc(BINS_MAX, sizeof(uint32_t));
+        SQ_ASSERT(m.bins != NULL && m.bins_x != NULL);
     }
     if (o->durable != NULL) {
         m.ps = calloc(1, sizeof(*m.ps));
@@ -882,23 +916,12 @@ int main(int argc, char **argv)
         if (used > BINS_MAX) {
             used = BINS_MAX;
         }
-        /* Several lines of bins, each below the pipe's atomic write size. */
-        for (uint64_t from = 0; from < used; from += 200) {
-            char text[3072];
-            int off = snprintf(text, sizeof(text), "BINS base=%llu width_ns=%llu first=%llu ",
-                               (unsigned long long)m.bins_base, (unsigned long long)BIN_NS,
-                               (unsigned long long)from);
-            for (uint64_t b = from; b < used && b < from + 200 && off > 0 &&
-                                    (size_t)off < sizeof(text) - 16;
-                 b++) {
-                off += snprintf(text + off, sizeof(text) - (size_t)off, "%s%u", b > from ? "," : "",
-                                m.bins[b]);
-            }
-            ev_write(text, (size_t)off);
-        }
+        bins_write("BINS", m.bins, m.bins_base, used);
+        bins_write("BINSX", m.bins_x, m.bins_base, used);
     }
     sqc_sha256_free(&m.view_digest);
     free(m.bins);
+    free(m.bins_x);
     uint8_t dig[SQC_HASH_BYTES];
     sqc_sha256_final(&m.digest, dig);
     char hex[2 * SQC_HASH_BYTES + 1];

@@ -73,9 +73,9 @@ static uint64_t current_vid(const struct vc_member *m)
     return v;
 }
 
-static void parse_bins(struct vc_member *m, const char *line)
+static void parse_bins(struct vc_bins *m, const char *line)
 {
-    m->bins_base = field_u64(line, "base");
+    m->base = field_u64(line, "base");
     m->bin_ns = field_u64(line, "width_ns");
     size_t first = (size_t)field_u64(line, "first");
     const char *p = strstr(line, " first=");
@@ -91,17 +91,17 @@ static void parse_bins(struct vc_member *m, const char *line)
         if (e == p) {
             break;
         }
-        if (b >= m->bins_count) {
+        if (b >= m->len) {
             size_t cap = b + 256;
-            uint32_t *nb = realloc(m->bins, cap * sizeof(uint32_t));
+            uint32_t *nb = realloc(m->count, cap * sizeof(uint32_t));
             if (nb == NULL) {
                 return;
             }
-            memset(nb + m->bins_count, 0, (cap - m->bins_count) * sizeof(uint32_t));
-            m->bins = nb;
-            m->bins_count = cap;
+            memset(nb + m->len, 0, (cap - m->len) * sizeof(uint32_t));
+            m->count = nb;
+            m->len = cap;
         }
-        m->bins[b++] = (uint32_t)c;
+        m->count[b++] = (uint32_t)c;
         p = *e == ',' ? e + 1 : e;
     }
 }
@@ -147,8 +147,10 @@ static void parse_line(struct vc_member *m, const char *line)
         m->ended = true;
         m->end_total = field_u64(line, "total");
         m->after_stop = field_u64(line, "after_stop");
+    } else if (strncmp(kind, "BINSX", 5) == 0) {
+        parse_bins(&m->bins_x, line);
     } else if (strncmp(kind, "BINS", 4) == 0) {
-        parse_bins(m, line);
+        parse_bins(&m->bins, line);
     } else if (strncmp(kind, "LOG", 3) == 0) {
         uint64_t cur = current_vid(m);
         if (strstr(kind, "msg=\"peer failed\"") != NULL ||
@@ -277,9 +279,11 @@ void vc_free(struct vc_group *g)
 {
     for (uint32_t i = 0; i < g->n; i++) {
         free(g->m[i].buf);
-        free(g->m[i].bins);
+        free(g->m[i].bins.count);
+        free(g->m[i].bins_x.count);
         g->m[i].buf = NULL;
-        g->m[i].bins = NULL;
+        g->m[i].bins.count = NULL;
+        g->m[i].bins_x.count = NULL;
     }
 }
 
@@ -328,19 +332,17 @@ bool vc_cond_progress(struct vc_group *g, void *arg)
     return true;
 }
 
-double vc_delivered_between(const struct vc_group *g, uint32_t i, uint64_t from_ns,
-                            uint64_t to_ns)
+double vc_delivered_between(const struct vc_bins *m, uint64_t from_ns, uint64_t to_ns)
 {
-    const struct vc_member *m = &g->m[i];
-    if (m->bins == NULL || m->bin_ns == 0 || to_ns <= from_ns) {
+    if (m->count == NULL || m->bin_ns == 0 || to_ns <= from_ns) {
         return -1;
     }
     double sum = 0;
-    for (size_t b = 0; b < m->bins_count; b++) {
-        uint64_t s = m->bins_base + b * m->bin_ns, e = s + m->bin_ns;
+    for (size_t b = 0; b < m->len; b++) {
+        uint64_t s = m->base + b * m->bin_ns, e = s + m->bin_ns;
         uint64_t lo = s > from_ns ? s : from_ns, hi = e < to_ns ? e : to_ns;
         if (hi > lo) {
-            sum += (double)m->bins[b] * (double)(hi - lo) / (double)m->bin_ns;
+            sum += (double)m->count[b] * (double)(hi - lo) / (double)m->bin_ns;
         }
     }
     return sum;

@@ -16,6 +16,13 @@
 #define VC_VIEWS_MAX 16
 #define VC_DIGEST_CHARS 65
 
+/* Deliveries per bin (mc_member BINS / BINSX lines). */
+struct vc_bins {
+    uint64_t base, bin_ns;
+    uint32_t *count;
+    size_t len;
+};
+
 /* What one member reported, per view id (index = vid). 0 times mean "not seen". */
 struct vc_member {
     char *buf; /* every event byte received so far */
@@ -41,9 +48,8 @@ struct vc_member {
     uint64_t progress_vid, progress_view_count, progress_total; /* latest PROGRESS */
     bool ended;
     uint64_t end_total, after_stop;
-    uint64_t bins_base, bin_ns;
-    uint32_t *bins; /* deliveries per bin, bins_count of them */
-    size_t bins_count;
+    struct vc_bins bins;   /* every delivery */
+    struct vc_bins bins_x; /* deliveries not sent by mc_member's --bins-exclude member */
 };
 
 struct vc_group {
@@ -89,10 +95,9 @@ struct vc_progress_arg {
 };
 bool vc_cond_progress(struct vc_group *g, void *arg);
 
-/* Deliveries of member i between monotonic times [from_ns, to_ns), from its 10 ms bins (bins
- * that straddle a bound count in proportion). -1 without bins. */
-double vc_delivered_between(const struct vc_group *g, uint32_t i, uint64_t from_ns,
-                            uint64_t to_ns);
+/* Deliveries counted in `b` between monotonic times [from_ns, to_ns) (bins that straddle a bound
+ * count in proportion). -1 without bins. */
+double vc_delivered_between(const struct vc_bins *b, uint64_t from_ns, uint64_t to_ns);
 
 uint64_t vc_now_ns(void);
 

@@ -18,7 +18,10 @@
  *               last delivery of the old view, first/last install (from the members' traced log);
  *   dip         delivered msgs/s at the lowest-id survivor in 100 ms bins from the signal on:
  *               the pre-failure rate (the second before the signal), the minimum bin, and the
- *               time to the first bin (after the dip starts) back at 80% of the pre-failure rate.
+ *               time to the first bin (after the dip starts) back at 80% of the pre-failure rate;
+ *               once over all deliveries (dip_all) and once over the survivors' messages only
+ *               (dip_survivor_msgs). With paced senders the victim's share of the traffic goes
+ *               with it (1/N of the total), so only the second says how fast the group recovers.
  * Over the runs: p50/p90/max of install, medians of the rest. --timeout-ms sets the failure
  * timeout (default: the group's, 1000 ms); --both measures the default and 100 ms in one run.
  * The issue's target (100 ms timeout: install p50 <= 300 ms, no run above 1 s) is checked on the
@@ -26,6 +29,7 @@
  * file there with group commit and fdatasync (the persistence wait then includes real syncs);
  * --dump-dir keeps every member's raw event stream (t<timeout>-r<run>-m<id>.ev) for tracing. */
 #include <signal.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -57,7 +61,9 @@ struct run_result {
     bool ok;
     double install_last, install_first;
     double detect_first, detect_last, propose, commit_last, trim_last, deliver_last;
-    double pre_rate, min_rate, recover80;
+    struct dip {
+        double pre_rate, min_rate, recover80;
+    } all, surv; /* every delivery; deliveries of the survivors' messages only */
 };
 
 static int cmp_d(const void *a, const void *b)
@@ -99,49 +105,58 @@ static bool never(struct vc_group *g, void *arg)
 
 static const char *g_durable_dir;
 static uint32_t g_run;
+static uint32_t g_victim;
 
-static const char *const *durable_extra(uint32_t i, void *arg)
+/* Per member: the victim whose traffic the survivors' delivery bins leave out, and a file to
+ * persist to with --durable-dir. */
+static const char *const *member_extra(uint32_t i, void *arg)
 {
     (void)arg;
     static char path[SPAWN_MAX][256];
-    static const char *out[SPAWN_MAX][3];
-    if (g_durable_dir == NULL) {
-        return NULL;
-    }
-    snprintf(path[i], sizeof(path[i]), "%s/vc-r%u-m%u.dat", g_durable_dir, g_run, i);
-    out[i][0] = "--durable";
-    out[i][1] = path[i];
+    static char victim[16];
+    static const char *out[SPAWN_MAX][5];
+    snprintf(victim, sizeof(victim), "%u", g_victim);
+    out[i][0] = "--bins-exclude";
+    out[i][1] = victim;
     out[i][2] = NULL;
+    if (g_durable_dir != NULL) {
+        snprintf(path[i], sizeof(path[i]), "%s/vc-r%u-m%u.dat", g_durable_dir, g_run, i);
+        out[i][2] = "--durable";
+        out[i][3] = path[i];
+        out[i][4] = NULL;
+    }
     return out[i];
 }
 
-static void dip(const struct vc_group *g, uint32_t who, uint64_t kill_ns, uint64_t end_ns,
-                struct run_result *r)
+/* The dip in one delivery series: the rate in the second before the signal, the lowest 100 ms bin
+ * from the signal to end_ns, and when the rate is back at 80% of the pre-failure rate: the END of
+ * the first bin at or above it after the first bin below it, so "recovered by" with 100 ms
+ * resolution (0 if no bin in the first second fell below it; -1 if it never came back before
+ * end_ns). */
+static void dip(const struct vc_bins *b, uint64_t kill_ns, uint64_t end_ns, struct dip *d)
 {
     const uint64_t bin = 100 * 1000000ull;
-    double pre = vc_delivered_between(g, who, kill_ns - 1000000000ull, kill_ns);
-    r->pre_rate = pre;
-    r->min_rate = -1;
-    r->recover80 = -1;
+    double pre = vc_delivered_between(b, kill_ns - 1000000000ull, kill_ns);
+    d->pre_rate = pre;
+    d->min_rate = -1;
+    d->recover80 = -1;
     if (pre <= 0) {
         return;
     }
     bool dipped = false;
     for (uint64_t s = kill_ns; s + bin <= end_ns; s += bin) {
-        double rate = vc_delivered_between(g, who, s, s + bin) * 10.0;
-        if (r->min_rate < 0 || rate < r->min_rate) {
-            r->min_rate = rate;
+        double rate = vc_delivered_between(b, s, s + bin) * 10.0;
+        if (d->min_rate < 0 || rate < d->min_rate) {
+            d->min_rate = rate;
         }
         if (rate < 0.8 * pre) {
             dipped = true;
-        } else if (r->recover80 < 0) {
-            if (dipped) {
-                r->recover80 = (double)(s - kill_ns) / NS_MS;
-            }
+        } else if (dipped && d->recover80 < 0) {
+            d->recover80 = (double)(s + bin - kill_ns) / NS_MS;
         }
-        if (!dipped && s + bin > kill_ns + 5 * bin && r->recover80 < 0) {
-            /* No bin below 80% in the first half second: there was no dip to recover from. */
-            r->recover80 = 0;
+        if (!dipped && s + bin >= kill_ns + 10 * bin) {
+            d->recover80 = 0; /* no dip below 80% in the first second */
+            dipped = true;
         }
     }
 }
@@ -159,8 +174,9 @@ static bool one_run(const struct opts *o, uint32_t timeout_ms, uint32_t run, str
     const char *args[] = {"--seconds", "600", "--warmup", "0", "--rate", rate, "--size-min", smin,
                           "--size-max", smax, "--trace", "1", "--timeout-ms", tmo, NULL};
     g_run = run;
+    g_victim = victim;
     struct vc_group g;
-    if (vc_start(&g, o->exe, n, args, durable_extra, NULL) != 0) {
+    if (vc_start(&g, o->exe, n, args, member_extra, NULL) != 0) {
         fprintf(stderr, "viewchange_bench: cannot start members\n");
         return false;
     }
@@ -232,14 +248,17 @@ static bool one_run(const struct opts *o, uint32_t timeout_ms, uint32_t run, str
     r->commit_last = rel_ms(c_last, kill_ns);
     r->trim_last = rel_ms(t_last, kill_ns);
     r->deliver_last = rel_ms(dl_last, kill_ns);
-    dip(&g, lowest, kill_ns, end_ns, r);
+    dip(&g.m[lowest].bins, kill_ns, end_ns, &r->all);
+    dip(&g.m[lowest].bins_x, kill_ns, end_ns, &r->surv);
     fprintf(stderr,
             "run %2u timeout %4u ms victim %u: install all %7.1f ms (first %7.1f) | detect "
-            "%.1f..%.1f propose %.1f commit %.1f trim %.1f delivered %.1f | pre %.0f/s min bin "
-            "%.0f/s recover80 %.0f ms\n",
+            "%.1f..%.1f propose %.1f commit %.1f trim %.1f delivered %.1f | all: pre %.0f/s min "
+            "bin %.0f/s recover80 %.0f ms | survivors' msgs: pre %.0f/s min bin %.0f/s "
+            "recover80 %.0f ms\n",
             run, timeout_ms, victim, r->install_last, r->install_first, r->detect_first,
             r->detect_last, r->propose, r->commit_last, r->trim_last, r->deliver_last,
-            r->pre_rate, r->min_rate, r->recover80);
+            r->all.pre_rate, r->all.min_rate, r->all.recover80, r->surv.pre_rate, r->surv.min_rate,
+            r->surv.recover80);
     vc_free(&g);
     return true;
 }
@@ -253,40 +272,57 @@ static void usage(void)
     exit(2);
 }
 
-static void print_config(const struct opts *o, uint32_t timeout_ms, const struct run_result *rr,
-                         uint32_t runs, bool last)
+/* The q-quantile over the successful runs of one figure. */
+static double q_of(const struct run_result *rr, uint32_t runs, size_t off, double q)
 {
-    double v[11][RUNS_MAX];
-    uint32_t ok = 0, not_recovered = 0;
+    double v[RUNS_MAX] = {0};
     for (uint32_t i = 0; i < runs; i++) {
-        const struct run_result *r = &rr[i];
-        double f[11] = {r->install_last, r->install_first, r->detect_first, r->detect_last,
-                        r->propose,      r->commit_last,   r->trim_last,    r->deliver_last,
-                        r->pre_rate,     r->min_rate,      r->recover80};
-        for (int k = 0; k < 11; k++) {
-            v[k][i] = r->ok ? f[k] : -1;
-        }
-        ok += r->ok;
-        not_recovered += r->ok && r->recover80 < 0;
+        v[i] = rr[i].ok ? *(const double *)((const char *)&rr[i] + off) : -1;
     }
-    (void)o;
-    double ratio[RUNS_MAX];
+    return quantile(v, runs, q);
+}
+
+static void print_dip(const char *name, const struct run_result *rr, uint32_t runs, size_t off)
+{
+    double ratio[RUNS_MAX] = {0};
+    uint32_t not_recovered = 0;
     for (uint32_t i = 0; i < runs; i++) {
-        ratio[i] = rr[i].ok && rr[i].pre_rate > 0 ? rr[i].min_rate / rr[i].pre_rate : -1;
+        const struct dip *d = (const struct dip *)((const char *)&rr[i] + off);
+        ratio[i] = rr[i].ok && d->pre_rate > 0 ? d->min_rate / d->pre_rate : -1;
+        not_recovered += rr[i].ok && d->recover80 < 0;
+    }
+    printf("\"%s\":{\"pre_msgs_per_s_p50\":%.0f,\"min_bin_msgs_per_s_p50\":%.0f,"
+           "\"min_bin_ratio_p50\":%.3f,\"recover80_ms_p50\":%.0f,\"recover80_ms_max\":%.0f,"
+           "\"not_recovered\":%u}",
+           name, q_of(rr, runs, off + offsetof(struct dip, pre_rate), 0.5),
+           q_of(rr, runs, off + offsetof(struct dip, min_rate), 0.5), quantile(ratio, runs, 0.5),
+           q_of(rr, runs, off + offsetof(struct dip, recover80), 0.5),
+           q_of(rr, runs, off + offsetof(struct dip, recover80), 1.0), not_recovered);
+}
+
+#define Q(field, q) q_of(rr, runs, offsetof(struct run_result, field), q)
+
+static void print_config(uint32_t timeout_ms, const struct run_result *rr, uint32_t runs,
+                         bool last)
+{
+    uint32_t ok = 0;
+    for (uint32_t i = 0; i < runs; i++) {
+        ok += rr[i].ok;
     }
     printf("{\"timeout_ms\":%u,\"runs_ok\":%u,\"install_all_ms\":{\"p50\":%.1f,\"p90\":%.1f,"
            "\"max\":%.1f},\"stages_p50_ms\":{\"detect_first\":%.1f,\"detect_last\":%.1f,"
            "\"propose\":%.1f,\"commit_last\":%.1f,\"trim_last\":%.1f,\"delivered_last\":%.1f,"
-           "\"install_first\":%.1f,\"install_last\":%.1f},\"dip\":{\"pre_msgs_per_s_p50\":%.0f,"
-           "\"min_bin_msgs_per_s_p50\":%.0f,\"min_bin_ratio_p50\":%.3f,\"recover80_ms_p50\":%.0f,"
-           "\"recover80_ms_max\":%.0f,\"not_recovered\":%u}}%s",
-           timeout_ms, ok, quantile(v[0], runs, 0.5), quantile(v[0], runs, 0.9),
-           quantile(v[0], runs, 1.0), quantile(v[2], runs, 0.5), quantile(v[3], runs, 0.5),
-           quantile(v[4], runs, 0.5), quantile(v[5], runs, 0.5), quantile(v[6], runs, 0.5),
-           quantile(v[7], runs, 0.5), quantile(v[1], runs, 0.5), quantile(v[0], runs, 0.5),
-           quantile(v[8], runs, 0.5), quantile(v[9], runs, 0.5), quantile(ratio, runs, 0.5),
-           quantile(v[10], runs, 0.5), quantile(v[10], runs, 1.0), not_recovered,
-           last ? "" : ",");
+           "\"install_first\":%.1f,\"install_last\":%.1f},\"stages_max_ms\":{"
+           "\"detect_last\":%.1f,\"commit_last\":%.1f,\"delivered_last\":%.1f,"
+           "\"install_first\":%.1f},",
+           timeout_ms, ok, Q(install_last, 0.5), Q(install_last, 0.9), Q(install_last, 1.0),
+           Q(detect_first, 0.5), Q(detect_last, 0.5), Q(propose, 0.5), Q(commit_last, 0.5),
+           Q(trim_last, 0.5), Q(deliver_last, 0.5), Q(install_first, 0.5), Q(install_last, 0.5),
+           Q(detect_last, 1.0), Q(commit_last, 1.0), Q(deliver_last, 1.0), Q(install_first, 1.0));
+    print_dip("dip_all", rr, runs, offsetof(struct run_result, all));
+    printf(",");
+    print_dip("dip_survivor_msgs", rr, runs, offsetof(struct run_result, surv));
+    printf("}%s", last ? "" : ",");
 }
 
 int main(int argc, char **argv)
@@ -379,14 +415,14 @@ int main(int argc, char **argv)
            o.victim < 0 ? "rotate" : (o.victim == (int)o.members - 1 ? "last" : "fixed"), o.rate,
            o.size_min, o.size_max, o.durable_dir ? "true" : "false");
     for (uint32_t c = 0; c < o.timeout_count; c++) {
-        print_config(&o, o.timeouts[c], res[c], o.runs, c + 1 == o.timeout_count);
+        print_config(o.timeouts[c], res[c], o.runs, c + 1 == o.timeout_count);
     }
     printf("]");
     for (uint32_t c = 0; c < o.timeout_count; c++) {
         if (o.timeouts[c] != 100) {
             continue;
         }
-        double v[RUNS_MAX];
+        double v[RUNS_MAX] = {0};
         uint32_t ok = 0;
         for (uint32_t r = 0; r < o.runs; r++) {
             v[r] = res[c][r].ok ? res[c][r].install_last : -1;

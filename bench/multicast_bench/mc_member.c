@@ -487,8 +487,8 @@ static void on_stopped(void *ctx, int reason, const char *why)
     /* SQ_EPEER is the majority rule of PROTOCOL.md §5.8 (lost half or more of the view); SQ_EVIEW
      * means the others excluded this member. Say which, so logs name the rule. */
     const char *rule = reason == SQ_EPEER ? "majority" : reason == SQ_EVIEW ? "excluded" : "other";
-    fprintf(stderr, "mc_member %u: stopped (%s)%s: %s\n", m->o.id, sq_errname(reason),
-            reason == SQ_EPEER ? " by the majority rule (PROTOCOL.md 5.8)" : "", why);
+    fprintf(stderr, "mc_member %u: stopped (%s, rule=%s): %s\n", m->o.id, sq_errname(reason), rule,
+            why);
     char hex[2 * SQC_HASH_BYTES + 1];
     view_digest_roll(m, hex);
     ev_printf("STOP reason=%s rule=%s vid=%llu view_count=%llu view_digest=%s total=%llu "

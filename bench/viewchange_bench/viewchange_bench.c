@@ -1,7 +1,8 @@
 /* bench/viewchange_bench: how long a view change takes after a member dies under load (issue 6).
  * Prints one JSON line.
  *
- *   viewchange_bench [--members N] [--runs R] [--timeout-ms MS | --both] [--fault kill|stop]
+ *   viewchange_bench [--members N] [--runs R] [--timeout-ms MS | --both]
+ *                    [--fault kill|stop|pause [--pause-ms P]]
  *                    [--victim I|rotate] [--rate R] [--size-min A] [--size-max B]
  *                    [--pre-s S] [--post-s S] [--member-exe PATH] [--durable-dir DIR]
  *                    [--dump-dir DIR]
@@ -11,7 +12,10 @@
  * up, lets the load run --pre-s seconds, then signals the victim (default: the highest id) with
  * SIGKILL (--fault kill: the TCP connections break at once) or SIGSTOP (--fault stop: the process
  * hangs with its connections open, so only the heartbeat timeout can find it; it is SIGKILLed
- * after the run). Measured, per run, from the signal (parent's CLOCK_MONOTONIC, the clock the
+ * after the run) or SIGSTOP and SIGCONT P ms later (--fault pause, default P = 3 x the timeout: a
+ * stall such as a VM steal or swap storm; the others must exclude it and it must stop, excluded,
+ * while the survivors go on). Runs where a member other than the victim stopped are counted
+ * (runs_survivors_stopped) and their stop lines printed. Measured, per run, from the signal (parent's CLOCK_MONOTONIC, the clock the
  * members stamp their events with):
  *   install     the new view installed at ALL survivors (the last survivor's VIEW event);
  *   stages      first/last detection, the leader's proposal, the last commit, the last trim, the
@@ -27,13 +31,22 @@
  * The issue's target (100 ms timeout: install p50 <= 300 ms, no run above 1 s) is checked on the
  * 100 ms configuration when it is measured. --durable-dir makes every member append deliveries to a
  * file there with group commit and fdatasync (the persistence wait then includes real syncs);
- * --dump-dir keeps every member's raw event stream (t<timeout>-r<run>-m<id>.ev) for tracing. */
+ * --dump-dir keeps every member's raw event stream (t<timeout>-r<run>-m<id>.ev) for tracing.
+ *
+ * Floor, measured in the same run (before and after the runs): the time from SIGKILL of an idle
+ * child process to its loopback TCP peer reading EOF, the least a SIGKILL detection can take on
+ * this machine at that moment (median of 20); and the load average, since the machine is shared. */
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <poll.h>
 #include <signal.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "vc_harness.h"
@@ -47,6 +60,7 @@ struct opts {
     uint32_t timeouts[2];
     uint32_t timeout_count;
     bool stop_fault;
+    uint32_t pause_ms; /* --fault pause: SIGSTOP, then SIGCONT after this long */
     int victim; /* -1: rotate */
     double rate;
     uint32_t size_min, size_max;
@@ -59,6 +73,8 @@ struct opts {
 /* One run's figures, in ms from the signal (negative: not seen). */
 struct run_result {
     bool ok;
+    uint32_t survivor_stopped; /* members other than the victim that stopped for good */
+    bool undetected;           /* pause: the victim was back before anyone suspected it */
     double install_last, install_first;
     double detect_first, detect_last, propose, commit_last, trim_last, deliver_last;
     struct dip {
@@ -161,6 +177,73 @@ static void dip(const struct vc_bins *b, uint64_t kill_ns, uint64_t end_ns, stru
     }
 }
 
+/* Median time (ms) from SIGKILL of a child holding a loopback TCP connection to this process
+ * reading EOF on it. -1 on error. */
+static double eof_floor_ms(void)
+{
+    double t[20];
+    int k = 0;
+    for (int i = 0; i < 20; i++) {
+        int l = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+        struct sockaddr_in a = {.sin_family = AF_INET};
+        a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+        socklen_t len = sizeof(a);
+        if (l < 0 || bind(l, (struct sockaddr *)&a, sizeof(a)) != 0 || listen(l, 1) != 0 ||
+            getsockname(l, (struct sockaddr *)&a, &len) != 0) {
+            if (l >= 0) {
+                close(l);
+            }
+            return -1;
+        }
+        pid_t pid = fork();
+        if (pid == 0) {
+            int c = socket(AF_INET, SOCK_STREAM, 0);
+            if (connect(c, (struct sockaddr *)&a, sizeof(a)) != 0) {
+                _exit(1);
+            }
+            for (;;) {
+                pause();
+            }
+        }
+        int c = pid > 0 ? accept(l, NULL, NULL) : -1;
+        close(l);
+        if (c < 0) {
+            if (pid > 0) {
+                kill(pid, SIGKILL);
+                waitpid(pid, NULL, 0);
+            }
+            return -1;
+        }
+        uint64_t t0 = vc_now_ns();
+        kill(pid, SIGKILL);
+        struct pollfd pf = {.fd = c, .events = POLLIN};
+        char b;
+        if (poll(&pf, 1, 5000) == 1 && read(c, &b, 1) <= 0) {
+            t[k++] = (double)(vc_now_ns() - t0) / NS_MS;
+        }
+        close(c);
+        waitpid(pid, NULL, 0);
+    }
+    if (k == 0) {
+        return -1;
+    }
+    qsort(t, (size_t)k, sizeof(double), cmp_d);
+    return t[k / 2];
+}
+
+static double loadavg1(void)
+{
+    double v = -1;
+    FILE *f = fopen("/proc/loadavg", "r");
+    if (f != NULL) {
+        if (fscanf(f, "%lf", &v) != 1) {
+            v = -1;
+        }
+        fclose(f);
+    }
+    return v;
+}
+
 static bool one_run(const struct opts *o, uint32_t timeout_ms, uint32_t run, struct run_result *r)
 {
     memset(r, 0, sizeof(*r));
@@ -185,15 +268,20 @@ static bool one_run(const struct opts *o, uint32_t timeout_ms, uint32_t run, str
     struct vc_view_arg va = {.mask = ((1ull << n) - 1) & ~(1ull << victim), .vid = 1};
     if (ok) {
         vc_wait(&g, o->pre_s, never, NULL); /* the load runs */
-        vc_kill(&g, victim, o->stop_fault ? SIGSTOP : SIGKILL);
+        vc_kill(&g, victim, o->stop_fault || o->pause_ms ? SIGSTOP : SIGKILL);
         kill_ns = g.m[victim].killed_ns;
+        if (o->pause_ms > 0) {
+            vc_wait(&g, o->pause_ms / 1000.0, never, NULL);
+            kill(g.sg.pids[victim], SIGCONT);
+        }
         ok = vc_wait(&g, 10.0 + 3.0 * timeout_ms / 1000.0, vc_cond_view, &va);
         vc_wait(&g, o->post_s, never, NULL); /* recovery */
         end_ns = vc_now_ns();
     }
-    if (o->stop_fault) {
+    if (o->stop_fault || o->pause_ms > 0) {
         kill(g.sg.pids[victim], SIGKILL);
     }
+    uint64_t term_ns = vc_now_ns();
     for (uint32_t i = 0; i < n; i++) {
         if (i != victim) {
             kill(g.sg.pids[i], SIGTERM);
@@ -209,6 +297,27 @@ static bool one_run(const struct opts *o, uint32_t timeout_ms, uint32_t run, str
             fwrite(g.m[i].buf, 1, g.m[i].len, f);
             fclose(f);
         }
+    }
+    for (uint32_t i = 0; i < n; i++) {
+        /* Stops after the SIGTERMs that end the run are the teardown, not the fault's doing. */
+        if (g.m[i].stop_ns != 0 && g.m[i].stop_ns < term_ns) {
+            fprintf(stderr, "run %u (timeout %u ms, victim %u): member %u stopped %.1f ms after the "
+                            "fault: %s\n",
+                    run, timeout_ms, victim, i, rel_ms(g.m[i].stop_ns, kill_ns), g.m[i].stop_line);
+            r->survivor_stopped += i != victim;
+        }
+    }
+    bool wedged = false;
+    for (uint32_t i = 0; i < n; i++) {
+        wedged |= g.m[i].wedged_ns[0] != 0 || g.m[i].stop_ns != 0;
+    }
+    if (!ok && o->pause_ms > 0 && !wedged) {
+        fprintf(stderr, "run %u (timeout %u ms, victim %u): the victim was back before anyone "
+                        "suspected it; the group went on in view 0\n",
+                run, timeout_ms, victim);
+        r->undetected = true;
+        vc_free(&g);
+        return false;
     }
     if (!ok) {
         fprintf(stderr, "run %u (timeout %u ms, victim %u): no new view at every survivor\n", run,
@@ -266,7 +375,7 @@ static bool one_run(const struct opts *o, uint32_t timeout_ms, uint32_t run, str
 static void usage(void)
 {
     fprintf(stderr, "usage: viewchange_bench [--members N] [--runs R] [--timeout-ms MS | --both] "
-                    "[--fault kill|stop] [--victim I|rotate] [--rate R] [--size-min A] "
+                    "[--fault kill|stop|pause] [--pause-ms P] [--victim I|rotate] [--rate R] [--size-min A] "
                     "[--size-max B] [--pre-s S] [--post-s S] [--member-exe PATH] "
                     "[--durable-dir DIR] [--dump-dir DIR]\n");
     exit(2);
@@ -305,17 +414,20 @@ static void print_dip(const char *name, const struct run_result *rr, uint32_t ru
 static void print_config(uint32_t timeout_ms, const struct run_result *rr, uint32_t runs,
                          bool last)
 {
-    uint32_t ok = 0;
+    uint32_t ok = 0, collapsed = 0, undetected = 0;
     for (uint32_t i = 0; i < runs; i++) {
         ok += rr[i].ok;
+        collapsed += rr[i].survivor_stopped > 0;
+        undetected += rr[i].undetected;
     }
-    printf("{\"timeout_ms\":%u,\"runs_ok\":%u,\"install_all_ms\":{\"p50\":%.1f,\"p90\":%.1f,"
+    printf("{\"timeout_ms\":%u,\"runs_ok\":%u,\"runs_survivors_stopped\":%u,"
+           "\"runs_undetected\":%u,\"install_all_ms\":{\"p50\":%.1f,\"p90\":%.1f,"
            "\"max\":%.1f},\"stages_p50_ms\":{\"detect_first\":%.1f,\"detect_last\":%.1f,"
            "\"propose\":%.1f,\"commit_last\":%.1f,\"trim_last\":%.1f,\"delivered_last\":%.1f,"
            "\"install_first\":%.1f,\"install_last\":%.1f},\"stages_max_ms\":{"
            "\"detect_last\":%.1f,\"commit_last\":%.1f,\"delivered_last\":%.1f,"
            "\"install_first\":%.1f},",
-           timeout_ms, ok, Q(install_last, 0.5), Q(install_last, 0.9), Q(install_last, 1.0),
+           timeout_ms, ok, collapsed, undetected, Q(install_last, 0.5), Q(install_last, 0.9), Q(install_last, 1.0),
            Q(detect_first, 0.5), Q(detect_last, 0.5), Q(propose, 0.5), Q(commit_last, 0.5),
            Q(trim_last, 0.5), Q(deliver_last, 0.5), Q(install_first, 0.5), Q(install_last, 0.5),
            Q(detect_last, 1.0), Q(commit_last, 1.0), Q(deliver_last, 1.0), Q(install_first, 1.0));
@@ -330,7 +442,8 @@ int main(int argc, char **argv)
     struct opts o = {.members = 5, .runs = 20, .timeouts = {1000}, .timeout_count = 1,
                      .victim = -2, .rate = 1000, .size_min = 100, .size_max = 1000,
                      .pre_s = 2.0, .post_s = 2.0, .exe = NULL};
-    bool both = false;
+    bool both = false, pause = false;
+    uint32_t pause_ms = 0;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         if (strcmp(a, "--both") == 0) {
@@ -348,10 +461,13 @@ int main(int argc, char **argv)
         } else if (strcmp(a, "--timeout-ms") == 0) {
             o.timeouts[0] = (uint32_t)atoi(v);
         } else if (strcmp(a, "--fault") == 0) {
-            if (strcmp(v, "kill") != 0 && strcmp(v, "stop") != 0) {
+            if (strcmp(v, "kill") != 0 && strcmp(v, "stop") != 0 && strcmp(v, "pause") != 0) {
                 usage();
             }
             o.stop_fault = strcmp(v, "stop") == 0;
+            pause = strcmp(v, "pause") == 0;
+        } else if (strcmp(a, "--pause-ms") == 0) {
+            pause_ms = (uint32_t)atoi(v);
         } else if (strcmp(a, "--victim") == 0) {
             o.victim = strcmp(v, "rotate") == 0 ? -1 : atoi(v);
         } else if (strcmp(a, "--rate") == 0) {
@@ -378,6 +494,9 @@ int main(int argc, char **argv)
         o.size_min > o.size_max) {
         usage();
     }
+    if (pause) {
+        o.pause_ms = pause_ms > 0 ? pause_ms : 3 * o.timeouts[0];
+    }
     if (o.victim == -2) {
         o.victim = (int)o.members - 1;
     }
@@ -402,18 +521,22 @@ int main(int argc, char **argv)
         o.exe = exe_buf;
     }
     g_durable_dir = o.durable_dir;
+    double floor_before = eof_floor_ms(), load_before = loadavg1();
     static struct run_result res[2][RUNS_MAX];
     for (uint32_t c = 0; c < o.timeout_count; c++) {
         for (uint32_t r = 0; r < o.runs; r++) {
             one_run(&o, o.timeouts[c], r, &res[c][r]);
         }
     }
+    double floor_after = eof_floor_ms(), load_after = loadavg1();
     printf("{\"bench\":\"viewchange_bench\",\"members\":%u,\"runs\":%u,\"fault\":\"%s\","
            "\"victim\":\"%s\",\"rate_per_member\":%g,\"size\":[%u,%u],\"durable\":%s,"
-           "\"configs\":[",
-           o.members, o.runs, o.stop_fault ? "stop" : "kill",
+           "\"floor\":{\"kill_to_eof_ms_before\":%.3f,\"kill_to_eof_ms_after\":%.3f},"
+           "\"loadavg_1min\":[%.2f,%.2f],\"configs\":[",
+           o.members, o.runs, o.stop_fault ? "stop" : o.pause_ms ? "pause" : "kill",
            o.victim < 0 ? "rotate" : (o.victim == (int)o.members - 1 ? "last" : "fixed"), o.rate,
-           o.size_min, o.size_max, o.durable_dir ? "true" : "false");
+           o.size_min, o.size_max, o.durable_dir ? "true" : "false", floor_before, floor_after,
+           load_before, load_after);
     for (uint32_t c = 0; c < o.timeout_count; c++) {
         print_config(o.timeouts[c], res[c], o.runs, c + 1 == o.timeout_count);
     }

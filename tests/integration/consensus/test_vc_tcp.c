@@ -62,7 +62,7 @@ static void group_start(struct fixture *fx)
 {
     const char *const args[] = {"--seconds", "300", "--warmup", "0", "--rate", "300",
                                 "--size-min", "50", "--size-max", "3000", "--smc", "1024",
-                                "--block", "4096", "--timeout-ms", "300", "--linger-ms", "1500",
+                                "--block", "4096", "--timeout-ms", "1000", "--linger-ms", "1500",
                                 NULL};
     g_fx = fx;
     assert_int_equal(vc_start(&fx->g, MC_MEMBER, N, args, log_extra, NULL), 0);

@@ -287,6 +287,13 @@ void vc_free(struct vc_group *g)
     }
 }
 
+bool vc_cond_never(struct vc_group *g, void *arg)
+{
+    (void)g;
+    (void)arg;
+    return false;
+}
+
 bool vc_cond_ready(struct vc_group *g, void *arg)
 {
     (void)arg;

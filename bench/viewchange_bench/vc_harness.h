@@ -85,6 +85,8 @@ struct vc_view_arg {
     uint64_t vid;
 };
 bool vc_cond_ready(struct vc_group *g, void *arg);
+/* Never true: vc_wait(g, s, vc_cond_never, NULL) reads events for s seconds. */
+bool vc_cond_never(struct vc_group *g, void *arg);
 bool vc_cond_view(struct vc_group *g, void *arg);
 bool vc_cond_stopped(struct vc_group *g, void *arg);
 /* Every member in `mask` reported (PROGRESS) at least `count` deliveries in view `vid`. */

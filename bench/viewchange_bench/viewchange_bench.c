@@ -112,13 +112,6 @@ static double rel_ms(uint64_t t, uint64_t from)
     return t == 0 ? -1 : ((double)t - (double)from) / NS_MS;
 }
 
-static bool never(struct vc_group *g, void *arg)
-{
-    (void)g;
-    (void)arg;
-    return false;
-}
-
 static const char *g_durable_dir;
 static uint32_t g_run;
 static uint32_t g_victim;
@@ -267,15 +260,15 @@ static bool one_run(const struct opts *o, uint32_t timeout_ms, uint32_t run, str
     uint64_t kill_ns = 0, end_ns = 0;
     struct vc_view_arg va = {.mask = ((1ull << n) - 1) & ~(1ull << victim), .vid = 1};
     if (ok) {
-        vc_wait(&g, o->pre_s, never, NULL); /* the load runs */
+        vc_wait(&g, o->pre_s, vc_cond_never, NULL); /* the load runs */
         vc_kill(&g, victim, o->stop_fault || o->pause_ms ? SIGSTOP : SIGKILL);
         kill_ns = g.m[victim].killed_ns;
         if (o->pause_ms > 0) {
-            vc_wait(&g, o->pause_ms / 1000.0, never, NULL);
+            vc_wait(&g, o->pause_ms / 1000.0, vc_cond_never, NULL);
             kill(g.sg.pids[victim], SIGCONT);
         }
         ok = vc_wait(&g, 10.0 + 3.0 * timeout_ms / 1000.0, vc_cond_view, &va);
-        vc_wait(&g, o->post_s, never, NULL); /* recovery */
+        vc_wait(&g, o->post_s, vc_cond_never, NULL); /* recovery */
         end_ns = vc_now_ns();
     }
     if (o->stop_fault || o->pause_ms > 0) {

@@ -52,8 +52,9 @@ struct node_gd {
  * suspicions and gossiped (§5.2), those would make the others stop by the majority rule (§5.8):
  * one stalled member would bring the whole group down. Measured on this clock, silence only
  * counts while this process runs: it reads its sockets first and, if the others excluded it
- * meanwhile, learns that and stops as excluded. A peer that is really gone is still suspected
- * after the failure timeout of running time. */
+ * meanwhile, learns that from them (their suspicion, or their connections closing) and stops
+ * alone. A peer that is really gone is still suspected after the failure timeout of running
+ * time. */
 static uint64_t group_clock(struct node_gd *gd, uint64_t real_ns)
 {
     uint64_t gap = real_ns > gd->tick_real_ns ? real_ns - gd->tick_real_ns : 0;

@@ -36,17 +36,45 @@ struct node_gd {
     struct sq_timer poll_timer;
     struct sq_timer tick_timer;
     uint64_t tick_ns;
+    uint64_t stall_cap_ns;  /* the most the group's clock advances between two ticks */
+    uint64_t tick_real_ns;  /* loop time at the last tick */
+    uint64_t group_now_ns;  /* the clock given to grp_tick: loop time less local stalls */
     void (*after_poll)(void *arg);
     void *after_poll_arg;
     uint32_t peers_up;
 };
+
+/* The clock the group's failure detector runs on: the loop's, except that a gap between two ticks
+ * longer than half the failure timeout counts as only half the timeout. Such a gap means this
+ * process itself did not run (descheduled, stopped, swapping, one very long loop round); its
+ * peers' heartbeats are then still unread in its sockets, and judging their silence by the wall
+ * clock would suspect every peer at once on the first tick after the stall. Published as
+ * suspicions and gossiped (§5.2), those would make the others stop by the majority rule (§5.8):
+ * one stalled member would bring the whole group down. Measured on this clock, silence only
+ * counts while this process runs: it reads its sockets first and, if the others excluded it
+ * meanwhile, learns that from them (their suspicion, or their connections closing) and stops
+ * alone. A peer that is really gone is still suspected after the failure timeout of running
+ * time. */
+static uint64_t group_clock(struct node_gd *gd, uint64_t real_ns)
+{
+    uint64_t gap = real_ns > gd->tick_real_ns ? real_ns - gd->tick_real_ns : 0;
+    if (gap > gd->stall_cap_ns) {
+        SQ_WARN("gd", "local stall: failure detection paused", "stall_ms=%llu counted_ms=%llu",
+                (unsigned long long)(gap / SQ_NS_PER_MS),
+                (unsigned long long)(gd->stall_cap_ns / SQ_NS_PER_MS));
+        gap = gd->stall_cap_ns;
+    }
+    gd->tick_real_ns = real_ns;
+    gd->group_now_ns += gap;
+    return gd->group_now_ns;
+}
 
 /* Heartbeats and failure detection run on a loop timer (§1.5): no busy polling. */
 static void tick_now(struct sq_loop *loop, struct sq_timer *t, void *arg)
 {
     struct node_gd *gd = arg;
     if (gd->g != NULL) {
-        grp_tick(gd->g, sq_loop_now(loop));
+        grp_tick(gd->g, group_clock(gd, sq_loop_now(loop)));
         node_gd_kick(gd);
     }
     (void)sq_loop_timer_start(loop, t, gd->tick_ns);
@@ -54,13 +82,24 @@ static void tick_now(struct sq_loop *loop, struct sq_timer *t, void *arg)
 
 static void poll_now(struct sq_loop *loop, struct sq_timer *t, void *arg)
 {
-    (void)loop;
     (void)t;
     struct node_gd *gd = arg;
     if (gd->g == NULL) {
         return;
     }
+    /* Installing a view (a new table, whole-row pushes, re-sends) runs inside one poll; its cost
+     * is part of every view change's latency, so it is logged (debug) for tracing. */
+    bool timed = sq_log_enabled(SQ_LOG_DEBUG);
+    uint64_t vid = timed ? grp_view(gd->g)->vid : 0;
+    uint64_t t0 = timed ? sq_clock_now(sq_loop_clock(loop)) : 0;
     grp_poll(gd->g);
+    if (timed) {
+        uint64_t us = (sq_clock_now(sq_loop_clock(loop)) - t0) / 1000u;
+        if (grp_view(gd->g)->vid != vid || us >= 5000) {
+            SQ_DEBUG("gd", "long poll", "us=%llu vid=%llu new_vid=%llu", (unsigned long long)us,
+                     (unsigned long long)vid, (unsigned long long)grp_view(gd->g)->vid);
+        }
+    }
     if (gd->after_poll != NULL) {
         struct grp_stats st;
         grp_group_stats(gd->g, &st);
@@ -213,6 +252,11 @@ int node_gd_create(struct node_gd **out, const struct node_gd_config *cfg, char 
     sq_timer_init(&gd->poll_timer, poll_now, gd);
     sq_timer_init(&gd->tick_timer, tick_now, gd);
     gd->tick_ns = (uint64_t)(cfg->heartbeat_ms ? cfg->heartbeat_ms : 10) * SQ_NS_PER_MS;
+    gd->stall_cap_ns =
+        (uint64_t)(cfg->failure_timeout_ms ? cfg->failure_timeout_ms : 1000) * SQ_NS_PER_MS / 2;
+    if (gd->stall_cap_ns < 2 * gd->tick_ns) {
+        gd->stall_cap_ns = 2 * gd->tick_ns;
+    }
     struct grp_settings set;
     if (cfg->settings != NULL) {
         set = *cfg->settings;
@@ -294,7 +338,8 @@ int node_gd_create(struct node_gd **out, const struct node_gd_config *cfg, char 
         snprintf(errbuf, errbuf_size, "cannot build the group: %s", sq_strerror(rc));
         goto err_destroy_net;
     }
-    grp_tick(gd->g, sq_loop_now(gd->loop));
+    gd->tick_real_ns = gd->group_now_ns = sq_loop_now(gd->loop);
+    grp_tick(gd->g, gd->group_now_ns);
     (void)sq_loop_timer_start(gd->loop, &gd->tick_timer, gd->tick_ns);
     node_gd_kick(gd);
     *out = gd;

@@ -13,14 +13,49 @@
  *
  * Prints one JSON line: delivered count and bytes, a SHA-256 digest of the delivered sequence,
  * throughput over the measured window and the latency from send to the frontier passing the
- * message (p50/p99, measured by the sender on its own messages). */
+ * message (p50/p99, measured by the sender on its own messages).
+ *
+ * For view-change tests and bench/viewchange_bench:
+ *   --hosts H0,H1,...   each member's IPv4 address (default 127.0.0.1 for all); without
+ *                       --listen-fd the member binds its own entry (host:port) itself.
+ *   --events-fd FD | --events FILE
+ *                       one line per event, each starting with CLOCK_MONOTONIC nanoseconds (the
+ *                       same clock in every process of the machine, so a parent can compare):
+ *                         T READY members=N                   every peer is up, the load starts
+ *                         T WEDGED vid=V failed=ID reason=R   the view wedged (first time per view)
+ *                         T TRIM vid=V senders=S trim=a,b,..  the ragged-edge trim was decided
+ *                         T VIEW vid=V members=N ids=a,b,.. prev_vid=P prev_count=C
+ *                               prev_digest=HEX total=D       a view was installed; C messages were
+ *                               prev_last_ns=T2               delivered in view P (SHA-256 HEX, the
+ *                                                             last at T2)
+ *                         T STOP reason=R rule=majority|excluded|other vid=V view_count=C
+ *                               view_digest=HEX total=D why="..."   the member stopped for good
+ *                         T PROGRESS vid=V view_count=C total=D   every 100 ms while running
+ *                         T END vid=V view_count=C view_digest=HEX total=D after_stop=K
+ *                         T BINS base=T0 width_ns=W first=F c0,c1,...  deliveries per W-ns bin from
+ *                                                             T0 (bins F, F+1, ...)
+ *                         T BINSX ... (the same)               only messages not sent by the
+ *                                                             member named by --bins-exclude
+ *                         T LOG <log line>                    with --trace: the group's log
+ *   --bins-exclude ID   also count deliveries of every sender but ID (BINSX): the traffic that
+ *                       survives when ID is the member a test kills.
+ *   --linger-ms MS      after stopping for good, keep the loop running MS ms before exiting
+ *                       (a delivery in that time would show as after_stop > 0).
+ *   --trace             route the group's debug-level log (proposal, commit, wedge, install, the
+ *                       driver's long polls) into the event stream, stamped with the monotonic
+ *                       clock.
+ * SIGTERM or SIGINT ends the run early and cleanly: the member stops sending and prints its
+ * results (and END/BINS events) as at a normal end. */
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
 #include <pthread.h>
+#include <stdarg.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/signalfd.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -56,7 +91,15 @@ struct opts {
     uint32_t block;
     const char *log;      /* one line per delivery: version sender counter size */
     uint32_t timeout_ms;  /* failure timeout */
+    char hosts[SQ_MEMBERS_MAX][NET_HOST_BYTES_MAX];
+    int events_fd;        /* event lines (see above); -1 none */
+    uint32_t linger_ms;   /* after a stop for good */
+    int64_t bins_exclude; /* -1: none */
+    bool trace;
 };
+
+#define BIN_NS (10 * SQ_NS_PER_MS)
+#define BINS_MAX 12000 /* 120 s of 10 ms bins */
 
 /* Persistence thread: a bounded queue of delivered messages, appended and fdatasync'd in groups. */
 struct pq_item {
@@ -108,11 +151,112 @@ struct member {
     FILE *logf;
     uint64_t from[SQ_MEMBERS_MAX]; /* deliveries per sender */
     uint64_t views;
+    /* per-view record for the event stream */
+    struct sqc_sha256 view_digest;
+    uint64_t view_count;
+    uint64_t view_vid;
+    uint64_t view_last_ns; /* time of the last delivery in the current view */
+    uint64_t wedged_vid; /* last view a WEDGED event was written for, plus one */
+    bool stopped;
+    uint64_t after_stop; /* deliveries after the stop (must stay 0) */
+    uint32_t *bins;      /* deliveries per BIN_NS since bins_base */
+    uint32_t *bins_x;    /* the same, without sender o.bins_exclude */
+    uint64_t bins_base;
+    uint64_t next_progress_ns;
 };
 
 static uint64_t now_ns(void)
 {
     return sq_clock_now(sq_clock_monotonic());
+}
+
+static int g_events_fd = -1;
+
+/* One event line, "<monotonic ns> <text>\n", in one write (atomic on a pipe below PIPE_BUF). */
+static void ev_write(const char *text, size_t len)
+{
+    if (g_events_fd < 0) {
+        return;
+    }
+    char line[4096];
+    int k = snprintf(line, sizeof(line), "%llu ", (unsigned long long)now_ns());
+    if (k < 0) {
+        return;
+    }
+    size_t n = (size_t)k;
+    if (len > sizeof(line) - n - 1) {
+        len = sizeof(line) - n - 1;
+    }
+    memcpy(line + n, text, len);
+    n += len;
+    if (n == 0 || line[n - 1] != '\n') {
+        line[n++] = '\n';
+    }
+    for (size_t done = 0; done < n;) {
+        ssize_t w = write(g_events_fd, line + done, n - done);
+        if (w <= 0) {
+            if (w < 0 && errno == EINTR) {
+                continue;
+            }
+            return; /* the reader went away: events are best effort */
+        }
+        done += (size_t)w;
+    }
+}
+
+static void ev_printf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static void ev_printf(const char *fmt, ...)
+{
+    char text[3072];
+    va_list ap;
+    va_start(ap, fmt);
+    int k = vsnprintf(text, sizeof(text), fmt, ap);
+    va_end(ap);
+    if (k > 0) {
+        ev_write(text, (size_t)k < sizeof(text) ? (size_t)k : sizeof(text) - 1);
+    }
+}
+
+static void trace_sink(void *arg, enum sq_log_level level, const char *line, size_t len)
+{
+    (void)arg;
+    (void)level;
+    char text[SQ_LOG_LINE_MAX + 8];
+    memcpy(text, "LOG ", 4);
+    if (len > SQ_LOG_LINE_MAX) {
+        len = SQ_LOG_LINE_MAX;
+    }
+    memcpy(text + 4, line, len);
+    ev_write(text, len + 4);
+}
+
+/* Delivery counts per bin as event lines of 200 bins each (below the pipe's atomic write size). */
+static void bins_write(const char *kind, const uint32_t *bins, uint64_t base, uint64_t used)
+{
+    for (uint64_t from = 0; from < used; from += 200) {
+        char text[3072];
+        int off = snprintf(text, sizeof(text), "%s base=%llu width_ns=%llu first=%llu ", kind,
+                           (unsigned long long)base, (unsigned long long)BIN_NS,
+                           (unsigned long long)from);
+        for (uint64_t b = from; b < used && b < from + 200 && off > 0 &&
+                                (size_t)off < sizeof(text) - 16;
+             b++) {
+            off += snprintf(text + off, sizeof(text) - (size_t)off, "%s%u", b > from ? "," : "",
+                            bins[b]);
+        }
+        if (off > 0) {
+            ev_write(text, (size_t)off);
+        }
+    }
+}
+
+/* Closes the current view's digest into `hex` and starts the next one. */
+static void view_digest_roll(struct member *m, char hex[2 * SQC_HASH_BYTES + 1])
+{
+    uint8_t d[SQC_HASH_BYTES];
+    sqc_sha256_final(&m->view_digest, d);
+    sqc_hex_encode(hex, 2 * SQC_HASH_BYTES + 1, d, sizeof(d));
+    SQ_ASSERT(sqc_sha256_init(&m->view_digest) == SQ_OK);
 }
 
 /* ---- persistence thread ---- */
@@ -207,6 +351,13 @@ static void on_deliver(void *ctx, uint32_t shard, uint32_t sender_id, uint64_t v
     sq_le32_store(meta + 12, (uint32_t)size);
     sqc_sha256_update(&m->digest, meta, sizeof(meta));
     sqc_sha256_update(&m->digest, data, size);
+    sqc_sha256_update(&m->view_digest, meta, sizeof(meta));
+    sqc_sha256_update(&m->view_digest, data, size);
+    m->view_count++;
+    m->view_last_ns = now_ns();
+    if (m->stopped) {
+        m->after_stop++;
+    }
     m->delivered++;
     m->delivered_bytes += size;
     if (sender_id < SQ_MEMBERS_MAX) {
@@ -218,6 +369,12 @@ static void on_deliver(void *ctx, uint32_t shard, uint32_t sender_id, uint64_t v
     }
     m->last_version = version;
     uint64_t t = now_ns();
+    if (m->bins != NULL && t >= m->bins_base && (t - m->bins_base) / BIN_NS < BINS_MAX) {
+        m->bins[(t - m->bins_base) / BIN_NS]++;
+        if ((int64_t)sender_id != m->o.bins_exclude) {
+            m->bins_x[(t - m->bins_base) / BIN_NS]++;
+        }
+    }
     if (t >= m->measure_from_ns && t <= m->measure_to_ns) {
         m->win_delivered++;
         m->win_bytes += size;
@@ -265,15 +422,58 @@ static void on_persisted(void *ctx, uint32_t shard, int64_t version)
 static void on_wedged(void *ctx, uint32_t failed_id, int reason)
 {
     struct member *m = ctx;
+    uint64_t vid = grp_view(m->g)->vid;
+    if (m->wedged_vid != vid + 1) {
+        m->wedged_vid = vid + 1;
+        ev_printf("WEDGED vid=%llu failed=%d reason=%s", (unsigned long long)vid,
+                  failed_id == UINT32_MAX ? -1 : (int)failed_id, sq_errname(reason));
+    }
     if (!m->finishing) {
         fprintf(stderr, "mc_member %u: view wedged (member %u, %s)\n", m->o.id, failed_id,
                 sq_errname(reason));
     }
 }
 
+static void on_trim(void *ctx, uint64_t vid, uint32_t shard, const int64_t *trim,
+                    uint32_t senders)
+{
+    (void)ctx;
+    (void)shard;
+    char list[SQ_MEMBERS_MAX * 24] = "";
+    size_t off = 0;
+    for (uint32_t k = 0; k < senders && off < sizeof(list); k++) {
+        int w = snprintf(list + off, sizeof(list) - off, "%s%lld", k ? "," : "",
+                         (long long)trim[k]);
+        if (w < 0) {
+            break;
+        }
+        off += (size_t)w;
+    }
+    ev_printf("TRIM vid=%llu senders=%u trim=%s", (unsigned long long)vid, senders, list);
+}
+
 static void on_view(void *ctx, const struct grp_view *view)
 {
     struct member *m = ctx;
+    char hex[2 * SQC_HASH_BYTES + 1];
+    view_digest_roll(m, hex);
+    char ids[SQ_MEMBERS_MAX * 12] = "";
+    size_t off = 0;
+    for (uint32_t r = 0; r < view->member_count && off < sizeof(ids); r++) {
+        int w = snprintf(ids + off, sizeof(ids) - off, "%s%u", r ? "," : "",
+                         view->members[r].id);
+        if (w < 0) {
+            break;
+        }
+        off += (size_t)w;
+    }
+    ev_printf("VIEW vid=%llu members=%u ids=%s prev_vid=%llu prev_count=%llu prev_digest=%s "
+              "total=%llu prev_last_ns=%llu",
+              (unsigned long long)view->vid, view->member_count, ids,
+              (unsigned long long)m->view_vid, (unsigned long long)m->view_count, hex,
+              (unsigned long long)m->delivered, (unsigned long long)m->view_last_ns);
+    m->view_vid = view->vid;
+    m->view_count = 0;
     m->views++;
     fprintf(stderr, "mc_member %u: view %llu installed with %u members\n", m->o.id,
             (unsigned long long)view->vid, view->member_count);
@@ -283,8 +483,25 @@ static void on_stopped(void *ctx, int reason, const char *why)
 {
     struct member *m = ctx;
     m->wedged = true;
-    fprintf(stderr, "mc_member %u: stopped (%s): %s\n", m->o.id, sq_errname(reason), why);
-    sq_loop_stop(m->loop);
+    m->stopped = true;
+    /* SQ_EPEER is the majority rule of PROTOCOL.md §5.8 (lost half or more of the view); SQ_EVIEW
+     * means the others excluded this member. Say which, so logs name the rule. */
+    const char *rule = reason == SQ_EPEER ? "majority" : reason == SQ_EVIEW ? "excluded" : "other";
+    fprintf(stderr, "mc_member %u: stopped (%s, rule=%s): %s\n", m->o.id, sq_errname(reason), rule,
+            why);
+    char hex[2 * SQC_HASH_BYTES + 1];
+    view_digest_roll(m, hex);
+    ev_printf("STOP reason=%s rule=%s vid=%llu view_count=%llu view_digest=%s total=%llu "
+              "why=\"%s\"",
+              sq_errname(reason), rule, (unsigned long long)m->view_vid,
+              (unsigned long long)m->view_count, hex, (unsigned long long)m->delivered, why);
+    m->view_count = 0;
+    if (m->o.linger_ms > 0) {
+        /* Stay up (loop running, transport open) so a late delivery would be seen. */
+        sq_loop_timer_start(m->loop, &m->stop_timer, (uint64_t)m->o.linger_ms * SQ_NS_PER_MS);
+    } else {
+        sq_loop_stop(m->loop);
+    }
 }
 
 /* ---- sending ---- */
@@ -340,6 +557,19 @@ static void stop_loop(struct sq_loop *loop, struct sq_timer *t, void *arg)
     sq_loop_stop(loop);
 }
 
+/* SIGTERM/SIGINT through a signalfd watched by the loop: end now, with results. */
+static void on_signal(struct sq_loop *loop, int fd, uint32_t events, void *arg)
+{
+    (void)events;
+    struct member *m = arg;
+    struct signalfd_siginfo si;
+    if (read(fd, &si, sizeof(si)) != (ssize_t)sizeof(si)) {
+        return;
+    }
+    m->finishing = true;
+    sq_loop_stop(loop);
+}
+
 static void check_done(struct member *m)
 {
     if (m->finishing) {
@@ -367,7 +597,7 @@ static void check_done(struct member *m)
 static void after_poll(void *arg)
 {
     struct member *m = arg;
-    if (!m->started) {
+    if (!m->started || m->stopped) {
         return;
     }
     send_some(m);
@@ -381,6 +611,11 @@ static void on_tick(struct sq_loop *loop, struct sq_timer *t, void *arg)
      * after_poll it would wait for one more poll). */
     send_some(m);
     node_gd_kick(m->gd);
+    if (g_events_fd >= 0 && m->started && now_ns() >= m->next_progress_ns) {
+        m->next_progress_ns = now_ns() + 100 * SQ_NS_PER_MS;
+        ev_printf("PROGRESS vid=%llu view_count=%llu total=%llu", (unsigned long long)m->view_vid,
+                  (unsigned long long)m->view_count, (unsigned long long)m->delivered);
+    }
     /* Paced sending and the time-based end need a clock tick even when the group is idle. A paced
      * sender wakes at its next send time rather than every millisecond: a 1 kHz tick in each of
      * three processes on two cores was most of the wake-ups of the latency workload, and they
@@ -405,7 +640,9 @@ static void usage(void)
 {
     fprintf(stderr, "usage: mc_member --id I --ports P0,P1,... --listen-fd FD [--count C | "
                     "--seconds S] [--warmup W] [--size-min A] [--size-max B] [--rate R] "
-                    "[--senders K] [--durable FILE] [--smc N] [--window W] [--block B]\n");
+                    "[--senders K] [--durable FILE] [--smc N] [--window W] [--block B] "
+                    "[--log FILE] [--timeout-ms MS] [--hosts H0,H1,...] [--events FILE | "
+                    "--events-fd FD] [--linger-ms MS] [--trace 1]\n");
     exit(2);
 }
 
@@ -415,6 +652,10 @@ int main(int argc, char **argv)
     memset(&m, 0, sizeof(m));
     struct opts *o = &m.o;
     o->listen_fd = -1;
+    o->events_fd = -1;
+    o->bins_exclude = -1;
+    const char *events_path = NULL;
+    uint32_t host_count = 0;
     o->size_min = 100;
     o->size_max = 100;
     o->senders = SQ_MEMBERS_MAX;
@@ -469,15 +710,62 @@ int main(int argc, char **argv)
             o->timeout_ms = (uint32_t)atoi(v);
         } else if (strcmp(a, "--block") == 0) {
             o->block = (uint32_t)atoi(v);
+        } else if (strcmp(a, "--hosts") == 0) {
+            char *s = strdup(v), *save = NULL;
+            for (char *t = strtok_r(s, ",", &save); t && host_count < SQ_MEMBERS_MAX;
+                 t = strtok_r(NULL, ",", &save)) {
+                snprintf(o->hosts[host_count++], NET_HOST_BYTES_MAX, "%s", t);
+            }
+            free(s);
+        } else if (strcmp(a, "--events-fd") == 0) {
+            o->events_fd = atoi(v);
+        } else if (strcmp(a, "--events") == 0) {
+            events_path = v;
+        } else if (strcmp(a, "--bins-exclude") == 0) {
+            o->bins_exclude = atoi(v);
+        } else if (strcmp(a, "--linger-ms") == 0) {
+            o->linger_ms = (uint32_t)atoi(v);
+        } else if (strcmp(a, "--trace") == 0) {
+            o->trace = atoi(v) != 0;
         } else {
             usage();
         }
     }
     if (o->n < 1 || o->id >= o->n || (o->count == 0 && o->seconds <= 0) ||
-        o->size_min > o->size_max) {
+        o->size_min > o->size_max || (host_count != 0 && host_count != o->n)) {
         usage();
     }
+    for (uint32_t i = host_count; i < o->n; i++) {
+        snprintf(o->hosts[i], NET_HOST_BYTES_MAX, "127.0.0.1");
+    }
+    if (events_path != NULL) {
+        o->events_fd = open(events_path, O_WRONLY | O_CREAT | O_TRUNC | O_APPEND | O_CLOEXEC, 0600);
+        if (o->events_fd < 0) {
+            fprintf(stderr, "mc_member: cannot open %s: %s\n", events_path, strerror(errno));
+            return 1;
+        }
+    }
+    g_events_fd = o->events_fd;
+    /* Blocked before any thread starts, so only the signalfd sees them. */
+    sigset_t sigs;
+    sigemptyset(&sigs);
+    sigaddset(&sigs, SIGTERM);
+    sigaddset(&sigs, SIGINT);
+    if (pthread_sigmask(SIG_BLOCK, &sigs, NULL) != 0) {
+        return 1;
+    }
+    int sig_fd = signalfd(-1, &sigs, SFD_CLOEXEC | SFD_NONBLOCK);
+    if (sig_fd < 0) {
+        fprintf(stderr, "mc_member: signalfd: %s\n", strerror(errno));
+        return 1;
+    }
     sq_log_set_level(SQ_LOG_WARN);
+    if (o->trace && o->events_fd >= 0) {
+        /* Info lines of the group (proposal, commit, wedge, install) with monotonic stamps. */
+        sq_log_set_level(SQ_LOG_DEBUG);
+        sq_log_set_clock(sq_clock_monotonic());
+        sq_log_set_sink(trace_sink, NULL);
+    }
     char label[16];
     snprintf(label, sizeof(label), "m%u", o->id);
     sq_log_set_node(label);
@@ -504,11 +792,11 @@ int main(int argc, char **argv)
         memset(&vals[i], 0, sizeof(vals[i]));
         vals[i].id = i;
         memcpy(vals[i].pk, k.pk, SQC_PK_BYTES);
-        snprintf(vals[i].host, sizeof(vals[i].host), "127.0.0.1");
+        snprintf(vals[i].host, sizeof(vals[i].host), "%s", o->hosts[i]);
         vals[i].port = o->ports[i];
         view.members[i].id = i;
         memcpy(view.members[i].pk, k.pk, SQC_PK_BYTES);
-        snprintf(view.members[i].host, sizeof(view.members[i].host), "127.0.0.1");
+        snprintf(view.members[i].host, sizeof(view.members[i].host), "%s", o->hosts[i]);
         view.members[i].port = o->ports[i];
         sqc_keypair_free(&k);
     }
@@ -517,6 +805,9 @@ int main(int argc, char **argv)
     }
     sq_timer_init(&m.tick, on_tick, &m);
     sq_timer_init(&m.stop_timer, stop_loop, &m);
+    if (sq_loop_fd_add(m.loop, sig_fd, SQ_LOOP_IN, on_signal, &m) != SQ_OK) {
+        return 1;
+    }
     struct grp_settings set;
     grp_settings_default(&set);
     set.smc_payload_max = o->smc;
@@ -533,8 +824,13 @@ int main(int argc, char **argv)
     m.own_version = calloc(LAT_MAX, sizeof(int64_t));
     m.own_ts = calloc(LAT_MAX, sizeof(uint64_t));
     SQ_ASSERT(m.lat && m.own_version && m.own_ts);
-    if (sqc_sha256_init(&m.digest) != SQ_OK) {
+    if (sqc_sha256_init(&m.digest) != SQ_OK || sqc_sha256_init(&m.view_digest) != SQ_OK) {
         return 1;
+    }
+    if (o->events_fd >= 0) {
+        m.bins = calloc(BINS_MAX, sizeof(uint32_t));
+        m.bins_x = calloc(BINS_MAX, sizeof(uint32_t));
+        SQ_ASSERT(m.bins != NULL && m.bins_x != NULL);
     }
     if (o->durable != NULL) {
         m.ps = calloc(1, sizeof(*m.ps));
@@ -553,7 +849,7 @@ int main(int argc, char **argv)
         pthread_create(&m.ps->th, NULL, persist_main, &m);
     }
     struct grp_upcalls up = {.ctx = &m, .deliver = on_deliver, .persisted = on_persisted,
-                             .wedged = on_wedged, .view_installed = on_view,
+                             .wedged = on_wedged, .trim = on_trim, .view_installed = on_view,
                              .stopped = on_stopped};
     if (o->log != NULL) {
         m.logf = fopen(o->log, "w");
@@ -596,6 +892,8 @@ int main(int argc, char **argv)
     }
     m.start_ns = now_ns();
     m.next_send_ns = m.start_ns;
+    m.bins_base = m.start_ns;
+    ev_printf("READY members=%u", o->n);
     if (o->count > 0) {
         m.measure_from_ns = 0;
         m.measure_to_ns = UINT64_MAX;
@@ -608,6 +906,22 @@ int main(int argc, char **argv)
     sq_loop_timer_start(m.loop, &m.tick, SQ_NS_PER_MS);
     sq_loop_run(m.loop);
 
+    if (o->events_fd >= 0) {
+        char vhex[2 * SQC_HASH_BYTES + 1];
+        view_digest_roll(&m, vhex);
+        ev_printf("END vid=%llu view_count=%llu view_digest=%s total=%llu after_stop=%llu",
+                  (unsigned long long)m.view_vid, (unsigned long long)m.view_count, vhex,
+                  (unsigned long long)m.delivered, (unsigned long long)m.after_stop);
+        uint64_t used = (now_ns() - m.bins_base) / BIN_NS + 1;
+        if (used > BINS_MAX) {
+            used = BINS_MAX;
+        }
+        bins_write("BINS", m.bins, m.bins_base, used);
+        bins_write("BINSX", m.bins_x, m.bins_base, used);
+    }
+    sqc_sha256_free(&m.view_digest);
+    free(m.bins);
+    free(m.bins_x);
     uint8_t dig[SQC_HASH_BYTES];
     sqc_sha256_final(&m.digest, dig);
     char hex[2 * SQC_HASH_BYTES + 1];
@@ -624,10 +938,10 @@ int main(int argc, char **argv)
            "\"window_s\":%.3f,\"msgs_per_s\":%.0f,\"bytes_per_s\":%.0f,\"lat_p50_us\":%.1f,"
            "\"lat_p99_us\":%.1f,\"lat_samples\":%" PRIu64 ",\"sent\":%" PRIu64
            ",\"nulls\":%" PRIu64 ",\"wedged\":%s,\"syncs\":%" PRIu64 ",\"views\":%" PRIu64
-           "}\n",
+           ",\"after_stop\":%" PRIu64 "}\n",
            o->id, m.delivered, m.delivered_bytes, hex, win, (double)wd / win, (double)wb / win,
            p50, p99, m.lat_count, m.sent, st.nulls_sent, m.wedged && !m.finishing ? "true" : "false",
-           m.ps ? m.ps->syncs : 0, m.views);
+           m.ps ? m.ps->syncs : 0, m.views, m.after_stop);
     if (m.logf != NULL) {
         fclose(m.logf);
     }
@@ -641,6 +955,8 @@ int main(int argc, char **argv)
         close(m.ps->fd);
     }
     node_gd_destroy(m.gd);
+    sq_loop_fd_remove(m.loop, sig_fd);
+    close(sig_fd);
     sq_loop_destroy(m.loop);
     sqc_keypair_free(&key);
     if (m.ps != NULL) {
@@ -652,5 +968,8 @@ int main(int argc, char **argv)
     free(m.lat);
     free(m.own_version);
     free(m.own_ts);
+    if (o->events_fd >= 0) {
+        close(o->events_fd);
+    }
     return 0;
 }

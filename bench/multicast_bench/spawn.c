@@ -21,8 +21,8 @@ static double mono_s(void)
     return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
-int spawn_start(struct spawn_group *sg, const char *exe, uint32_t n, const char *const *args,
-                const char *const *(*extra)(uint32_t i, void *arg), void *extra_arg)
+static int start(struct spawn_group *sg, const char *exe, uint32_t n, const char *const *args,
+                 const char *const *(*extra)(uint32_t i, void *arg), void *extra_arg, bool events)
 {
     memset(sg, 0, sizeof(*sg));
     if (n == 0 || n > SPAWN_MAX) {
@@ -49,7 +49,8 @@ int spawn_start(struct spawn_group *sg, const char *exe, uint32_t n, const char 
     }
     for (uint32_t i = 0; i < n; i++) {
         int pipefd[2];
-        if (pipe(pipefd) != 0) {
+        int evfd[2] = {-1, -1};
+        if (pipe(pipefd) != 0 || (events && pipe(evfd) != 0)) {
             return -1;
         }
         pid_t pid = fork();
@@ -67,7 +68,7 @@ int spawn_start(struct spawn_group *sg, const char *exe, uint32_t n, const char 
             }
             const char *argv[128];
             int k = 0;
-            char id[16], fd[16];
+            char id[16], fd[16], ev[16];
             snprintf(id, sizeof(id), "%u", i);
             snprintf(fd, sizeof(fd), "%d", lfd[i]);
             argv[k++] = exe;
@@ -77,6 +78,12 @@ int spawn_start(struct spawn_group *sg, const char *exe, uint32_t n, const char 
             argv[k++] = ports;
             argv[k++] = "--listen-fd";
             argv[k++] = fd;
+            if (events) {
+                close(evfd[0]);
+                snprintf(ev, sizeof(ev), "%d", evfd[1]);
+                argv[k++] = "--events-fd";
+                argv[k++] = ev;
+            }
             for (int a = 0; args != NULL && args[a] != NULL && k < 100; a++) {
                 argv[k++] = args[a];
             }
@@ -94,11 +101,30 @@ int spawn_start(struct spawn_group *sg, const char *exe, uint32_t n, const char 
         close(pipefd[1]);
         sg->pids[i] = pid;
         sg->out_fds[i] = pipefd[0];
+        sg->ev_fds[i] = evfd[0];
+        if (events) {
+            close(evfd[1]);
+            /* Later children must not hold this member's read end open past their exec. */
+            (void)fcntl(evfd[0], F_SETFD, FD_CLOEXEC);
+        }
     }
     for (uint32_t i = 0; i < n; i++) {
         close(lfd[i]);
     }
     return 0;
+}
+
+int spawn_start(struct spawn_group *sg, const char *exe, uint32_t n, const char *const *args,
+                const char *const *(*extra)(uint32_t i, void *arg), void *extra_arg)
+{
+    return start(sg, exe, n, args, extra, extra_arg, false);
+}
+
+int spawn_start_events(struct spawn_group *sg, const char *exe, uint32_t n,
+                       const char *const *args,
+                       const char *const *(*extra)(uint32_t i, void *arg), void *extra_arg)
+{
+    return start(sg, exe, n, args, extra, extra_arg, true);
 }
 
 uint32_t spawn_wait(struct spawn_group *sg, double timeout_s)

@@ -389,3 +389,49 @@ json_t *nt_hex(const uint8_t *data, size_t size)
     free(s);
     return j;
 }
+
+int nt_start_all(struct nt_net *net, double timeout_s)
+{
+    for (uint32_t i = 0; i < net->n; i++) {
+        if (nt_start(net, i) != 0) {
+            return -1;
+        }
+    }
+    for (uint32_t i = 0; i < net->n; i++) {
+        if (!nt_wait_ready(net, i, timeout_s)) {
+            fprintf(stderr, "validator %u not ready in %.0f s (logs in %s)\n", i + 1, timeout_s,
+                    net->dir);
+            return -1;
+        }
+    }
+    return 0;
+}
+
+int nt_stop_all(struct nt_net *net)
+{
+    int bad = 0;
+    for (uint32_t i = 0; i < net->n; i++) {
+        int st = nt_stop(net, i, SIGTERM, 30);
+        if (st >= 0 && !(WIFEXITED(st) && WEXITSTATUS(st) == 0)) {
+            fprintf(stderr, "validator %u: exit status %d\n", i + 1, st);
+            bad = 1;
+        }
+    }
+    nt_destroy(net, bad != 0);
+    return bad ? -1 : 0;
+}
+
+int nt_log_count(const struct nt_net *net, uint32_t i, const char *pattern)
+{
+    char cmd[700];
+    snprintf(cmd, sizeof(cmd), "grep -c '%s' %s/v%u.log", pattern, net->dir, i + 1);
+    FILE *p = popen(cmd, "r");
+    int n = 0;
+    if (p != NULL) {
+        if (fscanf(p, "%d", &n) != 1) {
+            n = 0;
+        }
+        pclose(p);
+    }
+    return n;
+}

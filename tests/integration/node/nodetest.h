@@ -50,6 +50,14 @@ bool nt_wait_ready(struct nt_net *net, uint32_t i, double timeout_s);
 /* Validator i's heights from /v1/status (-1 when unreachable). */
 int nt_heights(struct nt_net *net, uint32_t i, uint64_t *ordered, uint64_t *persisted,
                uint64_t *final);
+/* Starts every validator and waits until each is ready within timeout_s (says which is not, and
+ * where the logs are, on stderr). 0 or -1. */
+int nt_start_all(struct nt_net *net, double timeout_s);
+/* Stops every validator with SIGTERM and expects a clean exit (status 0) from each that was
+ * running; then nt_destroy, keeping the folder if one did not. 0, or -1 (reasons on stderr). */
+int nt_stop_all(struct nt_net *net);
+/* Lines of validator i's log (DIR/v<i+1>.log) that match a grep pattern. */
+int nt_log_count(const struct nt_net *net, uint32_t i, const char *pattern);
 /* Stops every validator (SIGTERM, then SIGKILL), removes the folder, frees everything. */
 void nt_destroy(struct nt_net *net, bool keep_dir);
 

@@ -29,35 +29,13 @@ static int setup(void **state)
     if (nt_make(&net_, SQUALLD, N, 6, 1000000, NULL, 0, "[node]\nlog_level = warn\n") != 0) {
         return -1;
     }
-    for (uint32_t i = 0; i < N; i++) {
-        if (nt_start(&net_, i) != 0) {
-            return -1;
-        }
-    }
-    for (uint32_t i = 0; i < N; i++) {
-        if (!nt_wait_ready(&net_, i, READY_S)) {
-            fprintf(stderr, "validator %u not ready in %.0f s (logs in %s)\n", i + 1, READY_S,
-                    net_.dir);
-            return -1;
-        }
-    }
-    return 0;
+    return nt_start_all(&net_, READY_S);
 }
 
 static int teardown(void **state)
 {
     (void)state;
-    /* A clean stop: every validator exits 0 on SIGTERM. */
-    int bad = 0;
-    for (uint32_t i = 0; i < N; i++) {
-        int st = nt_stop(&net_, i, SIGTERM, 30);
-        if (!(st >= 0 && WIFEXITED(st) && WEXITSTATUS(st) == 0)) {
-            fprintf(stderr, "validator %u: exit status %d\n", i + 1, st);
-            bad = 1;
-        }
-    }
-    nt_destroy(&net_, bad != 0);
-    return bad ? -1 : 0;
+    return nt_stop_all(&net_); /* a clean stop: every validator exits 0 on SIGTERM */
 }
 
 /* ---- helpers ---- */

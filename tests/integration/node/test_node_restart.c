@@ -141,32 +141,13 @@ static int setup(void **state)
     if (nt_make(&net_, SQUALLD, N, 8, 1000000000, NULL, 0, "[node]\nlog_level = info\n") != 0) {
         return -1;
     }
-    for (uint32_t i = 0; i < N; i++) {
-        if (nt_start(&net_, i) != 0) {
-            return -1;
-        }
-    }
-    for (uint32_t i = 0; i < N; i++) {
-        if (!nt_wait_ready(&net_, i, READY_S)) {
-            return -1;
-        }
-    }
-    return 0;
+    return nt_start_all(&net_, READY_S);
 }
 
 static int teardown(void **state)
 {
     (void)state;
-    int bad = 0;
-    for (uint32_t i = 0; i < N; i++) {
-        int st = nt_stop(&net_, i, SIGTERM, 30);
-        if (!(st >= 0 && WIFEXITED(st) && WEXITSTATUS(st) == 0)) {
-            fprintf(stderr, "validator %u: exit status %d\n", i + 1, st);
-            bad = 1;
-        }
-    }
-    nt_destroy(&net_, bad != 0);
-    return bad ? -1 : 0;
+    return nt_stop_all(&net_); /* a clean stop: every validator exits 0 on SIGTERM */
 }
 
 /* The state of a transaction at validator v ("" if unknown), and its height. */
@@ -295,12 +276,7 @@ static void test_kill_all_under_load_loses_nothing_persisted(void **state)
     }
     load_stop();
     assert_true(nd > 0);
-    for (uint32_t v = 0; v < N; v++) {
-        assert_int_equal(nt_start(&net_, v), 0);
-    }
-    for (uint32_t v = 0; v < N; v++) {
-        assert_true(nt_wait_ready(&net_, v, READY_S));
-    }
+    assert_int_equal(nt_start_all(&net_, READY_S), 0);
     /* Every transaction reported persisted or final is still there, at the same height, on
      * every validator. */
     for (uint32_t k = 0; k < nd; k++) {
@@ -360,36 +336,15 @@ static void test_kill_one_under_load_restart_catches_up(void **state)
     expect_same_block(agreed);
     expect_same_block(before + 1);
     /* Say whether it had to fetch blocks (it usually lost its uncommitted tail in the kill). */
-    char cmd[600];
-    snprintf(cmd, sizeof(cmd), "grep -c 'caught-up blocks match a certificate\\|msg=\"catching up\"' "
-             "%s/v3.log", net_.dir);
-    FILE *p = popen(cmd, "r");
-    int fetched = 0;
-    if (p != NULL) {
-        if (fscanf(p, "%d", &fetched) != 1) {
-            fetched = 0;
-        }
-        pclose(p);
-    }
+    int fetched = nt_log_count(&net_, 2, "caught-up blocks match a certificate");
     print_message("kill-one: validator 3 back and agreeing at final height %llu (%d catch-up log "
                   "lines)\n",
                   (unsigned long long)agreed, fetched);
 }
 
-/* Lines in validator v's log matching a grep pattern. */
 static int log_count(uint32_t v, const char *pattern)
 {
-    char cmd[700];
-    snprintf(cmd, sizeof(cmd), "grep -c '%s' %s/v%u.log", pattern, net_.dir, v + 1);
-    FILE *p = popen(cmd, "r");
-    int n = 0;
-    if (p != NULL) {
-        if (fscanf(p, "%d", &n) != 1) {
-            n = 0;
-        }
-        pclose(p);
-    }
-    return n;
+    return nt_log_count(&net_, v, pattern);
 }
 
 static void test_wiped_validator_catches_up_by_state_transfer(void **state)

@@ -131,32 +131,13 @@ static int setup(void **state)
                 "[node]\nlog_level = info\n") != 0) {
         return -1;
     }
-    for (uint32_t i = 0; i < N; i++) {
-        if (nt_start(&net_, i) != 0) {
-            return -1;
-        }
-    }
-    for (uint32_t i = 0; i < N; i++) {
-        if (!nt_wait_ready(&net_, i, READY_S)) {
-            return -1;
-        }
-    }
-    return 0;
+    return nt_start_all(&net_, READY_S);
 }
 
 static int teardown(void **state)
 {
     (void)state;
-    int bad = 0;
-    for (uint32_t i = 0; i < N; i++) {
-        int st = nt_stop(&net_, i, SIGTERM, 30);
-        if (st >= 0 && !(WIFEXITED(st) && WEXITSTATUS(st) == 0)) {
-            fprintf(stderr, "validator %u: exit status %d\n", i + 1, st);
-            bad = 1;
-        }
-    }
-    nt_destroy(&net_, bad != 0);
-    return bad ? -1 : 0;
+    return nt_stop_all(&net_); /* a clean stop: every validator exits 0 on SIGTERM */
 }
 
 static uint64_t final_of(uint32_t v)
@@ -242,17 +223,7 @@ static void expect_same_chain(uint32_t mask, uint64_t top)
 
 static int log_count(uint32_t v, const char *pattern)
 {
-    char cmd[700];
-    snprintf(cmd, sizeof(cmd), "grep -c '%s' %s/v%u.log", pattern, net_.dir, v + 1);
-    FILE *p = popen(cmd, "r");
-    int n = 0;
-    if (p != NULL) {
-        if (fscanf(p, "%d", &n) != 1) {
-            n = 0;
-        }
-        pclose(p);
-    }
-    return n;
+    return nt_log_count(&net_, v, pattern);
 }
 
 /* ---- tests ---- */
@@ -356,12 +327,7 @@ static void test_kill_all_total_restart_loses_nothing_persisted(void **state)
     if (nd == 0) {
         fail_msg("none of %u tracked transactions was persisted or final at validator 1", count);
     }
-    for (uint32_t v = 0; v < N; v++) {
-        assert_int_equal(nt_start(&net_, v), 0);
-    }
-    for (uint32_t v = 0; v < N; v++) {
-        assert_true(nt_wait_ready(&net_, v, READY_S));
-    }
+    assert_int_equal(nt_start_all(&net_, READY_S), 0);
     for (uint32_t k = 0; k < nd; k++) {
         for (uint32_t v = 0; v < N; v++) {
             char path[128];

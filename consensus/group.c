@@ -51,9 +51,12 @@ struct pend {
     uint8_t *owned; /* RDMC: the buffer (header + payload), freed after delivery */
 };
 
+/* A ring sorted by index from `head`: delivery takes the front, arrivals almost always go to
+ * the back (one sender's SMC and RDMC messages may land out of order, §4.1), so neither end pays
+ * for moving the others, as a flat array with up to a window of entries would on every delivery. */
 struct pend_list {
-    struct pend items[PEND_MAX]; /* sorted by index */
-    uint32_t count;
+    struct pend items[PEND_MAX];
+    uint32_t head, count;
 };
 
 struct rdmc_out {
@@ -319,6 +322,11 @@ static void *rdmc_alloc_cb(void *ctx, uint32_t gid, size_t size_max)
     return g->rx_buf[k];
 }
 
+static struct pend *pend_at(struct pend_list *pl, uint32_t i)
+{
+    return &pl->items[(pl->head + i) % PEND_MAX];
+}
+
 static void pend_insert(struct grp_group *g, uint32_t k, int64_t index, size_t size, uint32_t slot,
                         uint8_t *owned)
 {
@@ -327,13 +335,24 @@ static void pend_insert(struct grp_group *g, uint32_t k, int64_t index, size_t s
      * the slowest delivery, and RDMC sends are bounded the same way. */
     SQ_ASSERT(pl->count < PEND_MAX);
     uint32_t pos = pl->count;
-    while (pos > 0 && pl->items[pos - 1].index > index) {
+    while (pos > 0 && pend_at(pl, pos - 1)->index > index) {
+        *pend_at(pl, pos) = *pend_at(pl, pos - 1);
         pos--;
     }
-    SQ_ASSERT(pos == 0 || pl->items[pos - 1].index != index);
-    memmove(&pl->items[pos + 1], &pl->items[pos], (pl->count - pos) * sizeof(pl->items[0]));
-    pl->items[pos] = (struct pend){.index = index, .size = size, .slot = slot, .owned = owned};
+    SQ_ASSERT(pos == 0 || pend_at(pl, pos - 1)->index != index);
+    *pend_at(pl, pos) = (struct pend){.index = index, .size = size, .slot = slot, .owned = owned};
     pl->count++;
+}
+
+/* Frees the RDMC buffers held by sender k's pending messages and empties the list. */
+static void pend_clear(struct grp_group *g, uint32_t k)
+{
+    struct pend_list *pl = &g->pending[k];
+    for (uint32_t i = 0; i < pl->count; i++) {
+        free(pend_at(pl, i)->owned);
+    }
+    pl->head = 0;
+    pl->count = 0;
 }
 
 /* My own RDMC message has left: it counts as received here (§3.2, "locally received"). */
@@ -530,6 +549,7 @@ static int epoch_begin(struct grp_group *g, const struct grp_view *view,
         /* Group ids from the view id, so a new view's groups never meet an old view's frames. */
         g->sender_gid[k] = (uint32_t)(((g->view.vid % 256) << 6) | (sh->ranks[k] & 63u));
         grp_recv_init(&g->track[k]);
+        g->pending[k].head = 0;
         g->pending[k].count = 0;
         g->rx_buf[k] = NULL;
     }
@@ -650,10 +670,7 @@ static void epoch_end(struct grp_group *g)
         rdmc_group_destroy(g->rdmc, g->sender_gid[k]);
         free(g->rx_buf[k]);
         g->rx_buf[k] = NULL;
-        for (uint32_t i = 0; i < g->pending[k].count; i++) {
-            free(g->pending[k].items[i].owned);
-        }
-        g->pending[k].count = 0;
+        pend_clear(g, k);
     }
     for (uint32_t i = 0; i < g->rq_count; i++) {
         free(g->rq[(g->rq_head + i) % SQ_SMC_WINDOW_MAX].buf);
@@ -1352,14 +1369,14 @@ static void deliver_one(struct grp_group *g, int64_t seq, uint32_t k, int64_t i)
 {
     struct pend_list *pl = &g->pending[k];
     g->delivered_seq = seq;
-    if (pl->count == 0 || pl->items[0].index != i) {
+    if (pl->count == 0 || pend_at(pl, 0)->index != i) {
         /* Not a stored message, so a null: it must have arrived. */
         SQ_ASSERT(grp_recv_has(&g->track[k], i));
-        SQ_ASSERT(pl->count == 0 || pl->items[0].index > i);
+        SQ_ASSERT(pl->count == 0 || pend_at(pl, 0)->index > i);
         return;
     }
-    struct pend p = pl->items[0];
-    memmove(&pl->items[0], &pl->items[1], (pl->count - 1) * sizeof(pl->items[0]));
+    struct pend p = *pend_at(pl, 0);
+    pl->head = (pl->head + 1) % PEND_MAX;
     pl->count--;
     const uint8_t *data;
     if (p.owned != NULL) {

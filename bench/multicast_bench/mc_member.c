@@ -101,18 +101,21 @@ struct opts {
 #define BIN_NS (10 * SQ_NS_PER_MS)
 #define BINS_MAX 12000 /* 120 s of 10 ms bins */
 
-/* Persistence thread: a bounded queue of delivered messages, appended and fdatasync'd in groups. */
-struct pq_item {
-    int64_t version;
-    uint32_t size;
+/* Persistence thread. The loop appends each delivery's record to `stage` (no lock, no
+ * allocation per message) and hands the whole stage over once per loop pass; the thread writes
+ * everything handed over since its last pass in one append and one fdatasync (group commit). */
+struct pbuf {
     uint8_t *data;
+    size_t len, cap;
 };
 
 struct persister {
     pthread_mutex_t mu;
     pthread_cond_t cv;
-    struct pq_item *items;
-    uint32_t cap, head, count;
+    struct pbuf stage;   /* loop thread only */
+    int64_t stage_last;  /* version of the last record in stage */
+    struct pbuf handed;  /* under mu: handed over, not yet taken by the thread */
+    int64_t handed_last;
     bool stop;
     int fd;
     struct sq_loop *loop;
@@ -120,6 +123,32 @@ struct persister {
     pthread_t th;
     uint64_t syncs;
 };
+
+/* Bytes handed over and not yet taken past which delivery waits for the disk (back-pressure). */
+#define PERSIST_HANDED_MAX (16u << 20)
+/* A stage this large is handed over at once rather than at the end of the loop pass. */
+#define PERSIST_STAGE_FLUSH (1u << 20)
+
+static void pbuf_reserve(struct pbuf *b, size_t more)
+{
+    if (b->len + more <= b->cap) {
+        return;
+    }
+    size_t cap = b->cap ? b->cap : 65536;
+    while (cap < b->len + more) {
+        cap *= 2;
+    }
+    b->data = realloc(b->data, cap);
+    SQ_ASSERT(b->data != NULL);
+    b->cap = cap;
+}
+
+static void pbuf_swap(struct pbuf *a, struct pbuf *b)
+{
+    struct pbuf t = *a;
+    *a = *b;
+    *b = t;
+}
 
 struct member {
     struct opts o;
@@ -277,51 +306,30 @@ static void *persist_main(void *arg)
 {
     struct member *m = arg;
     struct persister *ps = m->ps;
-    struct pq_item *batch = calloc(ps->cap, sizeof(*batch));
-    SQ_ASSERT(batch != NULL);
+    struct pbuf out = {0};
     for (;;) {
         pthread_mutex_lock(&ps->mu);
-        while (ps->count == 0 && !ps->stop) {
+        while (ps->handed.len == 0 && !ps->stop) {
             pthread_cond_wait(&ps->cv, &ps->mu);
         }
-        if (ps->count == 0 && ps->stop) {
+        if (ps->handed.len == 0 && ps->stop) {
             pthread_mutex_unlock(&ps->mu);
             break;
         }
-        uint32_t n = ps->count;
-        for (uint32_t i = 0; i < n; i++) {
-            batch[i] = ps->items[(ps->head + i) % ps->cap];
-        }
-        ps->head = (ps->head + n) % ps->cap;
-        ps->count = 0;
+        out.len = 0;
+        pbuf_swap(&out, &ps->handed);
+        int64_t last = ps->handed_last;
         pthread_cond_broadcast(&ps->cv);
         pthread_mutex_unlock(&ps->mu);
-        /* Group commit: everything queued goes out in one append and one fdatasync. */
-        int64_t last = -1;
-        size_t total = 0;
-        for (uint32_t i = 0; i < n; i++) {
-            total += 12 + batch[i].size;
-        }
-        uint8_t *out = malloc(total ? total : 1);
-        SQ_ASSERT(out != NULL);
-        size_t off = 0;
-        for (uint32_t i = 0; i < n; i++) {
-            sq_le64_store(out + off, (uint64_t)batch[i].version);
-            sq_le32_store(out + off + 8, batch[i].size);
-            memcpy(out + off + 12, batch[i].data, batch[i].size);
-            off += 12 + batch[i].size;
-            last = batch[i].version;
-            free(batch[i].data);
-        }
-        for (size_t done = 0; done < total;) {
-            ssize_t w = write(ps->fd, out + done, total - done);
+        /* Group commit: everything handed over goes out in one append and one fdatasync. */
+        for (size_t done = 0; done < out.len;) {
+            ssize_t w = write(ps->fd, out.data + done, out.len - done);
             if (w <= 0) {
                 fprintf(stderr, "mc_member: write failed: %s\n", strerror(errno));
                 exit(3); /* a failed write is fatal: never report it persisted */
             }
             done += (size_t)w;
         }
-        free(out);
         if (fdatasync(ps->fd) != 0) {
             fprintf(stderr, "mc_member: fdatasync failed: %s\n", strerror(errno));
             exit(3);
@@ -332,8 +340,31 @@ static void *persist_main(void *arg)
             usleep(100);
         }
     }
-    free(batch);
+    free(out.data);
     return NULL;
+}
+
+/* Hands the stage to the persistence thread (on the loop). */
+static void persist_flush(struct persister *ps)
+{
+    if (ps->stage.len == 0) {
+        return;
+    }
+    pthread_mutex_lock(&ps->mu);
+    while (ps->handed.len >= PERSIST_HANDED_MAX) {
+        pthread_cond_wait(&ps->cv, &ps->mu); /* back-pressure on delivery */
+    }
+    if (ps->handed.len == 0) {
+        pbuf_swap(&ps->handed, &ps->stage);
+    } else {
+        pbuf_reserve(&ps->handed, ps->stage.len);
+        memcpy(ps->handed.data + ps->handed.len, ps->stage.data, ps->stage.len);
+        ps->handed.len += ps->stage.len;
+    }
+    ps->handed_last = ps->stage_last;
+    pthread_cond_signal(&ps->cv);
+    pthread_mutex_unlock(&ps->mu);
+    ps->stage.len = 0;
 }
 
 /* ---- group upcalls ---- */
@@ -387,18 +418,18 @@ static void on_deliver(void *ctx, uint32_t shard, uint32_t sender_id, uint64_t v
     }
     if (m->ps != NULL) {
         struct persister *ps = m->ps;
-        uint8_t *copy = malloc(size ? size : 1);
-        SQ_ASSERT(copy != NULL);
-        memcpy(copy, data, size);
-        pthread_mutex_lock(&ps->mu);
-        while (ps->count == ps->cap) {
-            pthread_cond_wait(&ps->cv, &ps->mu); /* back-pressure on delivery */
+        pbuf_reserve(&ps->stage, 12 + size);
+        uint8_t *rec = ps->stage.data + ps->stage.len;
+        sq_le64_store(rec, (uint64_t)version);
+        sq_le32_store(rec + 8, (uint32_t)size);
+        if (size > 0) {
+            memcpy(rec + 12, data, size);
         }
-        ps->items[(ps->head + ps->count) % ps->cap] =
-            (struct pq_item){.version = version, .size = (uint32_t)size, .data = copy};
-        ps->count++;
-        pthread_cond_signal(&ps->cv);
-        pthread_mutex_unlock(&ps->mu);
+        ps->stage.len += 12 + size;
+        ps->stage_last = version;
+        if (ps->stage.len >= PERSIST_STAGE_FLUSH) {
+            persist_flush(ps);
+        }
     } else {
         grp_report_persisted(m->g, version);
     }
@@ -597,6 +628,9 @@ static void check_done(struct member *m)
 static void after_poll(void *arg)
 {
     struct member *m = arg;
+    if (m->ps != NULL) {
+        persist_flush(m->ps); /* this pass's deliveries, as one hand-over */
+    }
     if (!m->started || m->stopped) {
         return;
     }
@@ -835,8 +869,6 @@ int main(int argc, char **argv)
     if (o->durable != NULL) {
         m.ps = calloc(1, sizeof(*m.ps));
         SQ_ASSERT(m.ps != NULL);
-        m.ps->cap = 65536;
-        m.ps->items = calloc(m.ps->cap, sizeof(*m.ps->items));
         m.ps->fd = open(o->durable, O_WRONLY | O_CREAT | O_TRUNC | O_APPEND | O_CLOEXEC, 0600);
         if (m.ps->fd < 0) {
             fprintf(stderr, "mc_member: cannot open %s: %s\n", o->durable, strerror(errno));
@@ -947,6 +979,7 @@ int main(int argc, char **argv)
     }
     fflush(stdout);
     if (m.ps != NULL) {
+        persist_flush(m.ps);
         pthread_mutex_lock(&m.ps->mu);
         m.ps->stop = true;
         pthread_cond_broadcast(&m.ps->cv);
@@ -962,7 +995,8 @@ int main(int argc, char **argv)
     if (m.ps != NULL) {
         pthread_mutex_destroy(&m.ps->mu);
         pthread_cond_destroy(&m.ps->cv);
-        free(m.ps->items);
+        free(m.ps->stage.data);
+        free(m.ps->handed.data);
         free(m.ps);
     }
     free(m.lat);

@@ -66,11 +66,15 @@ struct rdmc_out {
     bool handed;
 };
 
-/* An own message from commit until its own delivery (§5.7). */
+/* An own message from commit until its own delivery (§5.7). An SMC message sent in this view is
+ * not copied: its payload stays in my slot `slot`, which neither window lets me reuse before the
+ * message is delivered everywhere, me included (so before it leaves the outbox); epoch_end copies
+ * what is still there when the table goes away. */
 struct outbox_entry {
     int64_t index; /* in the view it was last sent in */
     size_t size;
-    uint8_t *data; /* a copy of the payload */
+    uint8_t *data; /* a copy of the payload, or NULL while it is in `slot` */
+    uint32_t slot; /* my SMC slot holding the payload; UINT32_MAX when `data` holds it */
     bool resend;   /* the view ended before it was delivered: send again */
 };
 
@@ -272,17 +276,41 @@ static struct outbox_entry *outbox_at(struct grp_group *g, uint32_t i)
     return &g->outbox[(g->outbox_head + i) % OUTBOX_MAX];
 }
 
-static void outbox_push(struct grp_group *g, int64_t index, const uint8_t *data, size_t size)
+/* Adds an own message: its payload is `data` (copied) or, when `slot` is not UINT32_MAX, the
+ * payload of my slot `slot`. */
+static void outbox_push(struct grp_group *g, int64_t index, const uint8_t *data, size_t size,
+                        uint32_t slot)
 {
     SQ_ASSERT(g->outbox_count < OUTBOX_MAX); /* bounded by the two send windows */
-    uint8_t *copy = malloc(size > 0 ? size : 1);
-    SQ_ASSERT(copy != NULL);
-    if (size > 0) {
-        memcpy(copy, data, size);
+    uint8_t *copy = NULL;
+    if (slot == UINT32_MAX) {
+        copy = malloc(size > 0 ? size : 1);
+        SQ_ASSERT(copy != NULL);
+        if (size > 0) {
+            memcpy(copy, data, size);
+        }
     }
-    *outbox_at(g, g->outbox_count) =
-        (struct outbox_entry){.index = index, .size = size, .data = copy, .resend = false};
+    *outbox_at(g, g->outbox_count) = (struct outbox_entry){
+        .index = index, .size = size, .data = copy, .slot = slot, .resend = false};
     g->outbox_count++;
+}
+
+/* Copies the payloads still in my slots out of the table before it goes away. */
+static void outbox_detach(struct grp_group *g)
+{
+    for (uint32_t i = 0; i < g->outbox_count; i++) {
+        struct outbox_entry *e = outbox_at(g, i);
+        if (e->slot == UINT32_MAX) {
+            continue;
+        }
+        e->data = malloc(e->size > 0 ? e->size : 1);
+        SQ_ASSERT(e->data != NULL);
+        if (e->size > 0) {
+            sst_get_bytes(g->sst, g->my_rank, g->c_slots,
+                          e->slot * g->slot_bytes + GRP_MSG_HDR_BYTES, e->data, e->size);
+        }
+        e->slot = UINT32_MAX;
+    }
 }
 
 /* My own message `index` was delivered: it leaves the outbox (own messages deliver in order). */
@@ -676,6 +704,7 @@ static void epoch_end(struct grp_group *g)
         free(g->rq[(g->rq_head + i) % SQ_SMC_WINDOW_MAX].buf);
     }
     g->rq_count = 0;
+    outbox_detach(g);
     sst_destroy(g->sst);
     g->sst = NULL;
 }
@@ -1087,9 +1116,10 @@ static void commit(struct grp_group *g, struct outbox_entry *resent)
     SQ_ASSERT(g->reserved);
     g->reserved = false;
     int64_t index = g->next_index++;
-    const uint8_t *payload;
+    const uint8_t *payload = NULL;
+    uint32_t slot = UINT32_MAX;
     if (!g->reserved_rdmc) {
-        uint32_t slot = (uint32_t)(g->slots_committed % g->set.window);
+        slot = (uint32_t)(g->slots_committed % g->set.window);
         slot_write(g, slot, index, 0, (uint32_t)g->reserved_size);
         if (g->reserved_size > 0) {
             sst_set_bytes(g->sst, g->c_slots, slot * g->slot_bytes + GRP_MSG_HDR_BYTES,
@@ -1097,7 +1127,6 @@ static void commit(struct grp_group *g, struct outbox_entry *resent)
         }
         g->slot_index[slot] = index;
         g->slots_committed++;
-        payload = g->send_scratch;
     } else {
         uint8_t *b = g->reserved_buf;
         sq_le64_store(b, (uint64_t)index);
@@ -1118,7 +1147,7 @@ static void commit(struct grp_group *g, struct outbox_entry *resent)
         g->resend_count--;
         g->stats.resent++;
     } else {
-        outbox_push(g, index, payload, g->reserved_size);
+        outbox_push(g, index, payload, g->reserved_size, slot);
         g->stats.msgs_sent++;
     }
 }
@@ -2752,6 +2781,13 @@ int grp_check(struct grp_group *g)
         CHECK(consumed >= g->slots_committed - 1 - (int64_t)g->set.window,
               "ring overrun: committed %lld, consumed %lld", (long long)g->slots_committed,
               (long long)consumed);
+    }
+    /* An own undelivered SMC message kept in its slot still owns that slot. */
+    for (uint32_t i = 0; i < g->outbox_count; i++) {
+        const struct outbox_entry *e = &g->outbox[(g->outbox_head + i) % OUTBOX_MAX];
+        CHECK(e->slot == UINT32_MAX || (e->slot < g->set.window && e->data == NULL &&
+                                        g->slot_index[e->slot] == e->index),
+              "outbox entry %lld lost its slot %u", (long long)e->index, e->slot);
     }
     uint32_t failed = 0;
     for (uint32_t r = 0; r < g->view.member_count; r++) {

@@ -2,7 +2,7 @@
  * JSON line.
  *
  *   multicast_bench [--members N] [--seconds S] [--runs R] [--only small|large|latency]
- *                   [--member-exe PATH] [--dir DIR]
+ *                   [--member-exe PATH] [--dir DIR] [--verbose]
  *
  * Modes, each run R times (the median is reported):
  *   small:   every member sends 100-byte messages as fast as flow control allows; each member
@@ -115,6 +115,7 @@ struct run_out {
 };
 
 static const char *g_dir = "/tmp";
+static bool g_verbose; /* each member's JSON line to stderr */
 
 static const char *const *durable_extra(uint32_t i, void *arg)
 {
@@ -149,6 +150,11 @@ static struct run_out run_mode(const char *exe, uint32_t n, const char *const *a
             fprintf(stderr, "member %u status %d: %s\n", i, sg.status[i], sg.out[i]);
         }
         return r;
+    }
+    if (g_verbose) {
+        for (uint32_t i = 0; i < n; i++) {
+            fprintf(stderr, "member %u: %s", i, sg.out[i]);
+        }
     }
     r.ok = 1;
     r.member0_msgs_s = spawn_num(&sg, 0, "msgs_per_s");
@@ -195,9 +201,12 @@ int main(int argc, char **argv)
             snprintf(exe, sizeof(exe), "%s", argv[++i]);
         } else if (strcmp(argv[i], "--dir") == 0 && i + 1 < argc) {
             g_dir = argv[++i];
+        } else if (strcmp(argv[i], "--verbose") == 0) {
+            g_verbose = true;
         } else {
             fprintf(stderr, "usage: multicast_bench [--members N] [--seconds S] [--runs R] "
-                            "[--only small|large|latency] [--member-exe PATH] [--dir DIR]\n");
+                            "[--only small|large|latency] [--member-exe PATH] [--dir DIR] "
+                            "[--verbose]\n");
             return 2;
         }
     }

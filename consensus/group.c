@@ -51,9 +51,12 @@ struct pend {
     uint8_t *owned; /* RDMC: the buffer (header + payload), freed after delivery */
 };
 
+/* A ring sorted by index from `head`: delivery takes the front, arrivals almost always go to
+ * the back (one sender's SMC and RDMC messages may land out of order, §4.1), so neither end pays
+ * for moving the others, as a flat array with up to a window of entries would on every delivery. */
 struct pend_list {
-    struct pend items[PEND_MAX]; /* sorted by index */
-    uint32_t count;
+    struct pend items[PEND_MAX];
+    uint32_t head, count;
 };
 
 struct rdmc_out {
@@ -63,12 +66,31 @@ struct rdmc_out {
     bool handed;
 };
 
-/* An own message from commit until its own delivery (§5.7). */
+/* An own message from commit until its own delivery (§5.7). A message sent in this view is not
+ * copied: its payload stays in my SMC slot `slot`, which neither window lets me reuse before the
+ * message is delivered everywhere, me included (so before it leaves the outbox), or in its RDMC
+ * buffer `ref`, which is freed at its delivery at the earliest. Whatever would free either first
+ * (the view ending, a wedged send) copies the payload out (outbox_detach). */
 struct outbox_entry {
     int64_t index; /* in the view it was last sent in */
     size_t size;
-    uint8_t *data; /* a copy of the payload */
-    bool resend;   /* the view ended before it was delivered: send again */
+    uint8_t *data;      /* an owned copy of the payload, or NULL while `slot` or `ref` holds it */
+    uint32_t slot;      /* my SMC slot holding the payload, or UINT32_MAX */
+    const uint8_t *ref; /* the payload inside my RDMC buffer, or NULL */
+    bool resend;        /* the view ended before it was delivered: send again */
+};
+
+/* RDMC message buffers (header + payload) are recycled: a fresh allocation of a megabyte comes as
+ * new pages, and faulting them in while the block copy fills them cost more than the copy. Each
+ * buffer carries its capacity in a prefix. The spares are bounded in count and bytes. */
+#define BUF_PREFIX 64
+#define POOL_SPARES 8
+#define POOL_BYTES_MAX (64u * 1024 * 1024)
+
+struct buf_pool {
+    uint8_t *spare[POOL_SPARES];
+    uint32_t count;
+    size_t bytes;
 };
 
 /* A restarting validator heard from (total restart, §5.8). */
@@ -152,6 +174,7 @@ struct grp_group {
     bool view_has_record;      /* the view's first version is its record (settings.view_record) */
     bool leaving;
 
+    struct buf_pool pool;
     uint8_t *scratch;      /* one SMC payload, copied out of the table for delivery */
     uint8_t *send_scratch; /* the open SMC reservation */
 
@@ -269,17 +292,95 @@ static struct outbox_entry *outbox_at(struct grp_group *g, uint32_t i)
     return &g->outbox[(g->outbox_head + i) % OUTBOX_MAX];
 }
 
-static void outbox_push(struct grp_group *g, int64_t index, const uint8_t *data, size_t size)
+/* Adds an own message whose payload is in my slot `slot` (SMC) or at `ref` in its RDMC buffer. */
+static void outbox_push(struct grp_group *g, int64_t index, size_t size, uint32_t slot,
+                        const uint8_t *ref)
 {
     SQ_ASSERT(g->outbox_count < OUTBOX_MAX); /* bounded by the two send windows */
-    uint8_t *copy = malloc(size > 0 ? size : 1);
-    SQ_ASSERT(copy != NULL);
-    if (size > 0) {
-        memcpy(copy, data, size);
-    }
-    *outbox_at(g, g->outbox_count) =
-        (struct outbox_entry){.index = index, .size = size, .data = copy, .resend = false};
+    SQ_ASSERT((slot == UINT32_MAX) != (ref == NULL));
+    *outbox_at(g, g->outbox_count) = (struct outbox_entry){
+        .index = index, .size = size, .data = NULL, .slot = slot, .ref = ref, .resend = false};
     g->outbox_count++;
+}
+
+/* Copies one entry's payload out of the slot or buffer that holds it. */
+static void outbox_detach_entry(struct grp_group *g, struct outbox_entry *e)
+{
+    if (e->data != NULL) {
+        return;
+    }
+    e->data = malloc(e->size > 0 ? e->size : 1);
+    SQ_ASSERT(e->data != NULL);
+    if (e->size > 0 && e->ref != NULL) {
+        memcpy(e->data, e->ref, e->size);
+    } else if (e->size > 0) {
+        sst_get_bytes(g->sst, g->my_rank, g->c_slots, e->slot * g->slot_bytes + GRP_MSG_HDR_BYTES,
+                      e->data, e->size);
+    }
+    e->slot = UINT32_MAX;
+    e->ref = NULL;
+}
+
+/* Before the table and the view's RDMC buffers go away. */
+static void outbox_detach(struct grp_group *g)
+{
+    for (uint32_t i = 0; i < g->outbox_count; i++) {
+        outbox_detach_entry(g, outbox_at(g, i));
+    }
+}
+
+/* ---- RDMC buffers ---- */
+
+static size_t buf_cap(const uint8_t *b)
+{
+    size_t cap;
+    memcpy(&cap, b - BUF_PREFIX, sizeof(cap));
+    return cap;
+}
+
+static uint8_t *buf_get(struct grp_group *g, size_t size)
+{
+    struct buf_pool *p = &g->pool;
+    for (uint32_t i = 0; i < p->count; i++) {
+        uint8_t *b = p->spare[i];
+        if (buf_cap(b) >= size) {
+            p->spare[i] = p->spare[--p->count];
+            p->bytes -= buf_cap(b);
+            return b;
+        }
+    }
+    uint8_t *raw = malloc(BUF_PREFIX + (size > 0 ? size : 1));
+    if (raw == NULL) {
+        return NULL;
+    }
+    memcpy(raw, &size, sizeof(size));
+    return raw + BUF_PREFIX;
+}
+
+static void buf_put(struct grp_group *g, void *buf)
+{
+    uint8_t *b = buf;
+    if (b == NULL) {
+        return;
+    }
+    struct buf_pool *p = &g->pool;
+    size_t cap = buf_cap(b);
+    if (p->count < POOL_SPARES && cap <= POOL_BYTES_MAX - p->bytes) {
+        p->spare[p->count++] = b;
+        p->bytes += cap;
+        return;
+    }
+    free(b - BUF_PREFIX);
+}
+
+static void pool_drain(struct grp_group *g)
+{
+    struct buf_pool *p = &g->pool;
+    for (uint32_t i = 0; i < p->count; i++) {
+        free(p->spare[i] - BUF_PREFIX);
+    }
+    p->count = 0;
+    p->bytes = 0;
 }
 
 /* My own message `index` was delivered: it leaves the outbox (own messages deliver in order). */
@@ -315,8 +416,13 @@ static void *rdmc_alloc_cb(void *ctx, uint32_t gid, size_t size_max)
     int32_t k = sender_of_gid(g, gid);
     SQ_ASSERT(k >= 0);
     SQ_ASSERT(g->rx_buf[k] == NULL);
-    g->rx_buf[k] = malloc(size_max > 0 ? size_max : 1);
+    g->rx_buf[k] = buf_get(g, size_max);
     return g->rx_buf[k];
+}
+
+static struct pend *pend_at(struct pend_list *pl, uint32_t i)
+{
+    return &pl->items[(pl->head + i) % PEND_MAX];
 }
 
 static void pend_insert(struct grp_group *g, uint32_t k, int64_t index, size_t size, uint32_t slot,
@@ -327,13 +433,24 @@ static void pend_insert(struct grp_group *g, uint32_t k, int64_t index, size_t s
      * the slowest delivery, and RDMC sends are bounded the same way. */
     SQ_ASSERT(pl->count < PEND_MAX);
     uint32_t pos = pl->count;
-    while (pos > 0 && pl->items[pos - 1].index > index) {
+    while (pos > 0 && pend_at(pl, pos - 1)->index > index) {
+        *pend_at(pl, pos) = *pend_at(pl, pos - 1);
         pos--;
     }
-    SQ_ASSERT(pos == 0 || pl->items[pos - 1].index != index);
-    memmove(&pl->items[pos + 1], &pl->items[pos], (pl->count - pos) * sizeof(pl->items[0]));
-    pl->items[pos] = (struct pend){.index = index, .size = size, .slot = slot, .owned = owned};
+    SQ_ASSERT(pos == 0 || pend_at(pl, pos - 1)->index != index);
+    *pend_at(pl, pos) = (struct pend){.index = index, .size = size, .slot = slot, .owned = owned};
     pl->count++;
+}
+
+/* Frees the RDMC buffers held by sender k's pending messages and empties the list. */
+static void pend_clear(struct grp_group *g, uint32_t k)
+{
+    struct pend_list *pl = &g->pending[k];
+    for (uint32_t i = 0; i < pl->count; i++) {
+        buf_put(g, pend_at(pl, i)->owned);
+    }
+    pl->head = 0;
+    pl->count = 0;
 }
 
 /* My own RDMC message has left: it counts as received here (§3.2, "locally received"). */
@@ -348,7 +465,14 @@ static void root_done(struct grp_group *g, void *buf, size_t size, int64_t index
     g->rq_head = (g->rq_head + 1) % SQ_SMC_WINDOW_MAX;
     g->rq_count--;
     if (g->wedged) {
-        free(buf); /* num_received is final once wedged; the outbox re-sends it if needed */
+        /* num_received is final once wedged; the outbox re-sends it if needed, from a copy. */
+        for (uint32_t i = 0; i < g->outbox_count; i++) {
+            struct outbox_entry *e = outbox_at(g, i);
+            if (e->ref == (const uint8_t *)buf + GRP_MSG_HDR_BYTES) {
+                outbox_detach_entry(g, e);
+            }
+        }
+        buf_put(g, buf);
         return;
     }
     int rc = grp_recv_add(&g->track[k], index, index);
@@ -394,7 +518,7 @@ static void rdmc_done_inner(struct grp_group *g, uint32_t gid, void *buf, size_t
         rc = g->wedged ? SQ_EVIEW : grp_recv_add(&g->track[k], index, index);
     }
     if (rc != SQ_OK) {
-        free(buf);
+        buf_put(g, buf);
         if (rc != SQ_EVIEW) {
             uint32_t id = g->view.members[g->sender_row[k]].id;
             SQ_WARN("grp", "bad RDMC message", "sender=%u rc=%s", id, sq_errname(rc));
@@ -413,7 +537,7 @@ static void rdmc_failed_cb(void *ctx, uint32_t gid, int err, uint32_t peer, void
         SQ_ASSERT(g->rx_buf[k] == recv_buf);
         g->rx_buf[k] = NULL;
     }
-    free(recv_buf);
+    buf_put(g, recv_buf);
     /* Undelivered own sends stay in the outbox; they are re-sent in the next view (§5.7). */
     g->in_rdmc_upcall++;
     if (peer != UINT32_MAX) {
@@ -530,6 +654,7 @@ static int epoch_begin(struct grp_group *g, const struct grp_view *view,
         /* Group ids from the view id, so a new view's groups never meet an old view's frames. */
         g->sender_gid[k] = (uint32_t)(((g->view.vid % 256) << 6) | (sh->ranks[k] & 63u));
         grp_recv_init(&g->track[k]);
+        g->pending[k].head = 0;
         g->pending[k].count = 0;
         g->rx_buf[k] = NULL;
     }
@@ -645,18 +770,16 @@ err_groups:
 /* Frees everything of the current view. Own undelivered messages stay in the outbox. */
 static void epoch_end(struct grp_group *g)
 {
+    outbox_detach(g); /* first: my slots and RDMC buffers go away below */
     for (uint32_t k = 0; k < g->S; k++) {
         /* Lent buffers come back without upcalls: ours are in rq, rx_buf and pending. */
         rdmc_group_destroy(g->rdmc, g->sender_gid[k]);
-        free(g->rx_buf[k]);
+        buf_put(g, g->rx_buf[k]);
         g->rx_buf[k] = NULL;
-        for (uint32_t i = 0; i < g->pending[k].count; i++) {
-            free(g->pending[k].items[i].owned);
-        }
-        g->pending[k].count = 0;
+        pend_clear(g, k);
     }
     for (uint32_t i = 0; i < g->rq_count; i++) {
-        free(g->rq[(g->rq_head + i) % SQ_SMC_WINDOW_MAX].buf);
+        buf_put(g, g->rq[(g->rq_head + i) % SQ_SMC_WINDOW_MAX].buf);
     }
     g->rq_count = 0;
     sst_destroy(g->sst);
@@ -758,8 +881,9 @@ void grp_group_destroy(struct grp_group *g)
         free(outbox_at(g, i)->data);
     }
     if (g->reserved && g->reserved_rdmc) {
-        free(g->reserved_buf);
+        buf_put(g, g->reserved_buf);
     }
+    pool_drain(g);
     free(g->send_scratch);
     free(g->scratch);
     free(g->pending);
@@ -1024,7 +1148,7 @@ static int reserve(struct grp_group *g, size_t size, void **buf)
         g->stats.reserve_blocked++;
         return SQ_EAGAIN;
     }
-    uint8_t *b = malloc(GRP_MSG_HDR_BYTES + size);
+    uint8_t *b = buf_get(g, GRP_MSG_HDR_BYTES + size);
     if (b == NULL) {
         return SQ_ENOMEM;
     }
@@ -1057,7 +1181,7 @@ void grp_send_abort(struct grp_group *g)
 {
     SQ_ASSERT(g->reserved);
     if (g->reserved_rdmc) {
-        free(g->reserved_buf);
+        buf_put(g, g->reserved_buf);
     }
     g->reserved = false;
     g->reserved_buf = NULL;
@@ -1070,9 +1194,10 @@ static void commit(struct grp_group *g, struct outbox_entry *resent)
     SQ_ASSERT(g->reserved);
     g->reserved = false;
     int64_t index = g->next_index++;
-    const uint8_t *payload;
+    const uint8_t *payload = NULL; /* RDMC: in the buffer */
+    uint32_t slot = UINT32_MAX;    /* SMC */
     if (!g->reserved_rdmc) {
-        uint32_t slot = (uint32_t)(g->slots_committed % g->set.window);
+        slot = (uint32_t)(g->slots_committed % g->set.window);
         slot_write(g, slot, index, 0, (uint32_t)g->reserved_size);
         if (g->reserved_size > 0) {
             sst_set_bytes(g->sst, g->c_slots, slot * g->slot_bytes + GRP_MSG_HDR_BYTES,
@@ -1080,7 +1205,6 @@ static void commit(struct grp_group *g, struct outbox_entry *resent)
         }
         g->slot_index[slot] = index;
         g->slots_committed++;
-        payload = g->send_scratch;
     } else {
         uint8_t *b = g->reserved_buf;
         sq_le64_store(b, (uint64_t)index);
@@ -1101,7 +1225,7 @@ static void commit(struct grp_group *g, struct outbox_entry *resent)
         g->resend_count--;
         g->stats.resent++;
     } else {
-        outbox_push(g, index, payload, g->reserved_size);
+        outbox_push(g, index, g->reserved_size, slot, payload);
         g->stats.msgs_sent++;
     }
 }
@@ -1352,14 +1476,14 @@ static void deliver_one(struct grp_group *g, int64_t seq, uint32_t k, int64_t i)
 {
     struct pend_list *pl = &g->pending[k];
     g->delivered_seq = seq;
-    if (pl->count == 0 || pl->items[0].index != i) {
+    if (pl->count == 0 || pend_at(pl, 0)->index != i) {
         /* Not a stored message, so a null: it must have arrived. */
         SQ_ASSERT(grp_recv_has(&g->track[k], i));
-        SQ_ASSERT(pl->count == 0 || pl->items[0].index > i);
+        SQ_ASSERT(pl->count == 0 || pend_at(pl, 0)->index > i);
         return;
     }
-    struct pend p = pl->items[0];
-    memmove(&pl->items[0], &pl->items[1], (pl->count - 1) * sizeof(pl->items[0]));
+    struct pend p = *pend_at(pl, 0);
+    pl->head = (pl->head + 1) % PEND_MAX;
     pl->count--;
     const uint8_t *data;
     if (p.owned != NULL) {
@@ -1380,7 +1504,7 @@ static void deliver_one(struct grp_group *g, int64_t seq, uint32_t k, int64_t i)
     g->stats.msgs_delivered++;
     g->up.deliver(g->up.ctx, g->shard, g->view.members[g->sender_row[k]].id, g->view.vid, seq,
                   version, data, p.size);
-    free(p.owned);
+    buf_put(g, p.owned);
 }
 
 static void trig_deliver(struct sst *sst, void *arg)
@@ -2735,6 +2859,13 @@ int grp_check(struct grp_group *g)
         CHECK(consumed >= g->slots_committed - 1 - (int64_t)g->set.window,
               "ring overrun: committed %lld, consumed %lld", (long long)g->slots_committed,
               (long long)consumed);
+    }
+    /* An own undelivered SMC message kept in its slot still owns that slot. */
+    for (uint32_t i = 0; i < g->outbox_count; i++) {
+        const struct outbox_entry *e = &g->outbox[(g->outbox_head + i) % OUTBOX_MAX];
+        CHECK(e->slot == UINT32_MAX || (e->slot < g->set.window && e->data == NULL &&
+                                        g->slot_index[e->slot] == e->index),
+              "outbox entry %lld lost its slot %u", (long long)e->index, e->slot);
     }
     uint32_t failed = 0;
     for (uint32_t r = 0; r < g->view.member_count; r++) {

@@ -139,12 +139,17 @@ static inline bool net_hs_is_done(const struct net_hs *hs)
 /* ---- chunked send queue ---- */
 #define NET_TXQ_CHUNK_BYTES (64u * 1024)
 #define NET_TXQ_IOV_MAX 64
+/* Drained chunks kept for reuse: enough for a few RDMC blocks in flight per connection. Freeing
+ * and re-allocating them at every flush made the allocator give the heap top back to the kernel
+ * and fault it in again, a cost per byte sent. */
+#define NET_TXQ_SPARES_MAX 16
 
 struct net_txq_chunk;
 struct net_txq {
     struct net_txq_chunk *first;
     struct net_txq_chunk *last;
-    struct net_txq_chunk *spare; /* one kept to avoid malloc churn */
+    struct net_txq_chunk *spare; /* drained chunks kept for reuse (a list) */
+    uint32_t spare_count;        /* at most NET_TXQ_SPARES_MAX */
     size_t bytes;
 };
 

@@ -26,7 +26,12 @@ void net_txq_free(struct net_txq *q)
         free(c);
         c = n;
     }
-    free(q->spare);
+    c = q->spare;
+    while (c != NULL) {
+        struct net_txq_chunk *n = c->next;
+        free(c);
+        c = n;
+    }
     memset(q, 0, sizeof(*q));
 }
 
@@ -34,7 +39,8 @@ static struct net_txq_chunk *chunk_new(struct net_txq *q)
 {
     struct net_txq_chunk *c = q->spare;
     if (c != NULL) {
-        q->spare = NULL;
+        q->spare = c->next;
+        q->spare_count--;
     } else {
         c = malloc(sizeof(*c));
         if (c == NULL) {
@@ -142,8 +148,10 @@ void net_txq_consume(struct net_txq *q, size_t size)
         if (q->first == NULL) {
             q->last = NULL;
         }
-        if (q->spare == NULL) {
+        if (q->spare_count < NET_TXQ_SPARES_MAX) {
+            c->next = q->spare;
             q->spare = c;
+            q->spare_count++;
         } else {
             free(c);
         }

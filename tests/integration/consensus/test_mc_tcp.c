@@ -56,13 +56,13 @@ static void test_one_sender_others_idle(void **state)
 
 static char logdir[64];
 
+/* `--log` (or the option `arg` names, if not NULL) with the file logdir/m<i>.log. */
 static const char *const *log_extra(uint32_t i, void *arg)
 {
-    (void)arg;
     static char path[SPAWN_MAX][128];
     static const char *out[SPAWN_MAX][3];
     snprintf(path[i], sizeof(path[i]), "%s/m%u.log", logdir, i);
-    out[i][0] = "--log";
+    out[i][0] = arg != NULL ? (const char *)arg : "--log";
     out[i][1] = path[i];
     out[i][2] = NULL;
     return out[i];
@@ -153,12 +153,78 @@ static void test_five_members_one_killed(void **state)
     assert_int_equal(system(cmd), 0);
 }
 
+static uint8_t *read_file(uint32_t i, size_t *size)
+{
+    char path[160];
+    snprintf(path, sizeof(path), "%s/m%u.log", logdir, i);
+    FILE *f = fopen(path, "rb");
+    assert_non_null(f);
+    size_t cap = 1 << 20, n = 0;
+    uint8_t *b = malloc(cap);
+    for (size_t k; (k = fread(b + n, 1, cap - n, f)) > 0;) {
+        n += k;
+        if (n == cap) {
+            cap *= 2;
+            b = realloc(b, cap);
+        }
+    }
+    fclose(f);
+    *size = n;
+    return b;
+}
+
+/* The benchmark's durable mode: every member's file holds every delivery exactly once, in the
+ * same order (records {u64 version, u32 size, bytes}, versions 0, 1, 2, ...). */
+static void test_three_members_durable_files_agree(void **state)
+{
+    (void)state;
+    snprintf(logdir, sizeof(logdir), "/tmp/sq-mc-XXXXXX");
+    assert_non_null(mkdtemp(logdir));
+    const char *const args[] = {"--count", "20000", "--size-min", "100", "--size-max", "100",
+                                "--smc", "128", "--window", "1000", NULL};
+    struct spawn_group sg;
+    assert_int_equal(spawn_start(&sg, MC_MEMBER, 3, args, log_extra, "--durable"), 0);
+    assert_int_equal(spawn_wait(&sg, 300), 3);
+    for (uint32_t i = 0; i < 3; i++) {
+        printf("member %u (status %d): %s", i, sg.status[i], sg.out[i]);
+        assert_true(spawn_num(&sg, i, "syncs") >= 1);
+    }
+    size_t n0;
+    uint8_t *f0 = read_file(0, &n0);
+    assert_int_equal(n0, 60000u * (12 + 100));
+    for (size_t off = 0, v = 0; off < n0; off += 12 + 100, v++) {
+        uint64_t version = 0;
+        uint32_t size = 0;
+        for (int b = 7; b >= 0; b--) {
+            version = version << 8 | f0[off + (size_t)b];
+        }
+        for (int b = 3; b >= 0; b--) {
+            size = size << 8 | f0[off + 8 + (size_t)b];
+        }
+        if (version != v || size != 100) {
+            fail_msg("record %zu: version %llu size %u", v, (unsigned long long)version, size);
+        }
+    }
+    for (uint32_t i = 1; i < 3; i++) {
+        size_t n;
+        uint8_t *f = read_file(i, &n);
+        assert_int_equal(n, n0);
+        assert_memory_equal(f, f0, n0);
+        free(f);
+    }
+    free(f0);
+    char cmd[128];
+    snprintf(cmd, sizeof(cmd), "rm -rf %s", logdir);
+    assert_int_equal(system(cmd), 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_one_sender_others_idle),
         cmocka_unit_test(test_three_members_mixed_sizes_agree),
         cmocka_unit_test(test_five_members_one_killed),
+        cmocka_unit_test(test_three_members_durable_files_agree),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -106,8 +107,19 @@ static void test_five_members_one_killed(void **state)
                                 "--timeout-ms", "300", NULL};
     struct spawn_group sg;
     assert_int_equal(spawn_start(&sg, MC_MEMBER, 5, args, log_extra, NULL), 0);
-    /* Let traffic flow, then kill member 4 by PID. */
-    usleep(1200 * 1000);
+    /* Once every member delivers (its log file has its first buffered lines: all peers were up
+     * and the group runs), kill member 4 by PID. */
+    for (uint32_t i = 0, waited_ms = 0; i < 5; waited_ms += 20) {
+        char path[160];
+        struct stat st;
+        snprintf(path, sizeof(path), "%s/m%u.log", logdir, i);
+        if (stat(path, &st) == 0 && st.st_size > 0) {
+            i++;
+            continue;
+        }
+        assert_true(waited_ms < 60000);
+        usleep(20 * 1000); /* pacing a re-check with a deadline */
+    }
     assert_int_equal(kill(sg.pids[4], SIGKILL), 0);
     spawn_wait(&sg, 300);
     for (uint32_t i = 0; i < 5; i++) {

@@ -90,8 +90,8 @@ struct grp_upcalls {
     /* At a member whose shard gained joiner `joiner_id`: it lacks versions [from_version,
      * to_version] of the shard's log (every one of them is durable here: the view change waited
      * for that, §5.5 step 5). Answer with grp_state_send() chunks, now or from later loop rounds,
-     * the last one flagged. Without this upcall the request is refused and the joiner asks another
-     * member. */
+     * the last one flagged. Without this upcall the member answers with an empty last chunk (an
+     * application without state to transfer). */
     void (*state_request)(void *ctx, uint32_t joiner_id, int64_t from_version,
                           int64_t to_version);
     /* At a joiner: a chunk of state, in order, borrowed for the call; `last` ends the transfer.
@@ -194,10 +194,14 @@ bool grp_is_wedged(const struct grp_group *g);
  *
  * Total restart [design]: a joiner that has a last logged view and finds no running group (no
  * member answers, only other restarting validators do) exchanges its last view and log length with
- * them. The restart leader is the lowest id, among those heard from, of the newest last view any of
- * them logged; once a majority of that view and a member of every shard are present it installs a
- * view with the next id, of exactly those members, going on from the longest log among them
- * (`truncate` at the others if their logs are longer, state transfer where shorter). */
+ * them. The restart leader is the lowest-ranked member, among those heard from, of the newest last
+ * view any of them logged. It waits up to ten join periods for every member of that view; then,
+ * with a majority of it present and a member of every shard, it asks them to ack (an ack is a
+ * promise to one leader, so two leaders never both reach a majority) and ships a view with the
+ * next id of exactly the ackers, going on from the longest log among them (`truncate` at members
+ * whose logs are longer, state transfer where shorter). A joiner that hears of a running group (a
+ * redirect) leaves the restart and joins it. Promises live in memory: a validator restarted in the
+ * middle of a total restart may ack a second leader, the one residual hazard of this scheme. */
 
 /* The immediate of membership messages. */
 uint32_t grp_gms_imm(void);

@@ -167,6 +167,7 @@ struct grp_group {
     uint32_t state_full[SQ_MEMBERS_MAX]; /* ids that held the whole log when I joined */
     uint32_t state_full_count;
     uint32_t state_tries;
+    uint64_t state_active_at; /* the last request sent or chunk taken (for re-asking) */
     struct xfer xfers[SQ_MEMBERS_MAX]; /* source: transfers asked of me */
     uint32_t xfer_count;
     int64_t view_version_base; /* the first version of the current view */
@@ -1028,6 +1029,12 @@ void grp_tick(struct grp_group *g, uint64_t now_ns)
     }
     if (g->stopped || g->sst == NULL) {
         return;
+    }
+    /* A state request can be lost (the source's connection was not up yet) and a source can go
+     * quiet: after ten join periods without a chunk, ask again (the next member holding it). */
+    if (g->state_pending && g->now_ns - g->state_active_at > 10 * g->join_retry_ns) {
+        state_request_next(g);
+        g->state_active_at = g->now_ns;
     }
     if (g->hb_restart) {
         g->hb_restart = false;
@@ -2243,6 +2250,7 @@ static void state_request_next(struct grp_group *g)
         g->state_tries += t + 1;
         g->state_source = id;
         g->state_req_id++;
+        g->state_active_at = g->now_ns;
         uint8_t buf[32];
         struct sq_enc e;
         sq_enc_init(&e, buf, sizeof(buf));
@@ -2663,6 +2671,7 @@ void grp_gms_recv(struct grp_group *g, uint32_t peer, const uint8_t *data, size_
         if (!g->state_pending || req != g->state_req_id || peer != g->state_source) {
             return; /* a transfer this joiner gave up on */
         }
+        g->state_active_at = g->now_ns;
         if (g->up.state_receive != NULL) {
             g->up.state_receive(g->up.ctx, b, blen, last == 1);
         }

@@ -62,13 +62,19 @@ const char *node_phase_name(int phase)
     return "unknown";
 }
 
+/* The node cannot go on (the caller logged why at level fatal): refuse work, exit 1. */
+static void stop_failed(struct node *n)
+{
+    __atomic_store_n(&n->phase, NODE_PHASE_FAILED, __ATOMIC_RELEASE);
+    n->exit_code = 1;
+    sq_loop_stop(n->loop);
+}
+
 static void fatal(struct node *n, const char *what)
 {
     SQ_FATAL("node", "fatal storage error: stopping; restart the validator", "what=\"%s\" "
              "reason=\"%s\"", what, ldg_errmsg());
-    __atomic_store_n(&n->phase, NODE_PHASE_FAILED, __ATOMIC_RELEASE);
-    n->exit_code = 1;
-    sq_loop_stop(n->loop);
+    stop_failed(n);
 }
 
 static bool failed(const struct node *n)
@@ -650,9 +656,7 @@ int node_apply_fetched(struct node *n, const uint8_t *block, size_t size, char *
         snprintf(errbuf, errbuf_size, "replaying block %llu gives another hash than the peer's",
                  (unsigned long long)info.height);
         SQ_FATAL("sync", "chains diverge", "height=%llu", (unsigned long long)info.height);
-        __atomic_store_n(&n->phase, NODE_PHASE_FAILED, __ATOMIC_RELEASE);
-        n->exit_code = 1;
-        sq_loop_stop(n->loop);
+        stop_failed(n);
         rc = SQ_EPROOF;
         goto out;
     }
@@ -1127,9 +1131,7 @@ static void write_view_block(struct node *n, const struct grp_view *gv, int64_t 
     if (version != n->last_version + 1 || node_commit_all(n) != SQ_OK) {
         SQ_FATAL("node", "the view-change block does not follow the chain", "version=%lld "
                  "last=%lld", (long long)version, (long long)n->last_version);
-        __atomic_store_n(&n->phase, NODE_PHASE_FAILED, __ATOMIC_RELEASE);
-        n->exit_code = 1;
-        sq_loop_stop(n->loop);
+        stop_failed(n);
         return;
     }
     struct ldg_view *lv = calloc(1, sizeof(*lv));
@@ -1157,9 +1159,7 @@ static void write_view_block(struct node *n, const struct grp_view *gv, int64_t 
         SQ_FATAL("node", "cannot record the view change", "vid=%llu rc=%s reason=\"%s\"",
                  (unsigned long long)gv->vid, sq_errname(rc), ldg_errmsg());
         free(lv);
-        __atomic_store_n(&n->phase, NODE_PHASE_FAILED, __ATOMIC_RELEASE);
-        n->exit_code = 1;
-        sq_loop_stop(n->loop);
+        stop_failed(n);
         return;
     }
     block_applied(n, &info);
@@ -1224,9 +1224,7 @@ static void on_truncate(void *ctx, int64_t keep)
              "on without it); move its data directory away and start it again to rejoin",
              "height=%llu group_height=%lld", (unsigned long long)ldg_store_height(n->store),
              (long long)keep);
-    __atomic_store_n(&n->phase, NODE_PHASE_FAILED, __ATOMIC_RELEASE);
-    n->exit_code = 1;
-    sq_loop_stop(n->loop);
+    stop_failed(n);
 }
 
 static void on_state_request(void *ctx, uint32_t joiner, int64_t from, int64_t to)
@@ -1375,9 +1373,7 @@ static int check_certificate(struct node *n, const uint8_t *buf, size_t size, ch
 static void state_failed(struct node *n, const char *why)
 {
     SQ_FATAL("node", "state transfer failed", "why=\"%s\"", why);
-    __atomic_store_n(&n->phase, NODE_PHASE_FAILED, __ATOMIC_RELEASE);
-    n->exit_code = 1;
-    sq_loop_stop(n->loop);
+    stop_failed(n);
 }
 
 static void on_state_receive(void *ctx, const uint8_t *data, size_t size, bool last)

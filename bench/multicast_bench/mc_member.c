@@ -44,6 +44,15 @@
  *                       survives when ID is the member a test kills.
  *   --linger-ms MS      after stopping for good, keep the loop running MS ms before exiting
  *                       (a delivery in that time would show as after_stop > 0).
+ *   --rejoin 1          after a stop (majority rule or exclusion) and --linger-ms (default 500),
+ *                       join the running group again as a new incarnation: the group ships the
+ *                       log lines this member lacks by state transfer (every member keeps its
+ *                       --log in memory and serves it), then it delivers and sends again. Events:
+ *                         T REJOIN vid=V total=D after_stop=K  the old group is left
+ *                         T SYNCED from=A to=B              state transfer ended (A = -1: nothing
+ *                                                           was missing)
+ *                         T STATE_SENT joiner=J to=B        this member sent a joiner its state
+ *                       Needs --log; not with --durable.
  *   --trace             route the group's debug-level log (proposal, commit, wedge, install, the
  *                       driver's long polls) into the event stream, stamped with the monotonic
  *                       clock.
@@ -100,6 +109,7 @@ struct opts {
     uint32_t linger_ms;   /* after a stop for good */
     int64_t bins_exclude; /* -1: none */
     bool trace;
+    bool rejoin; /* after a stop, join the running group again (needs --log) */
 };
 
 #define BIN_NS (10 * SQ_NS_PER_MS)
@@ -286,6 +296,21 @@ struct member {
     uint64_t bins_base;
     uint64_t next_progress_ns;
     uint64_t pass_ns; /* the clock at the end of the last loop pass, or a later reading */
+    /* The delivery log kept in memory (with --log): its lines, and where the line of each version
+     * starts (versions are dense from 0). It is the state a joiner is sent (§5.9). */
+    char *hist;
+    size_t hist_len, hist_cap;
+    size_t *hist_off;
+    size_t hist_count, hist_off_cap;
+    struct state_out {
+        bool open;
+        uint32_t joiner;
+        int64_t next, to;
+    } xfers[SQ_MEMBERS_MAX];
+    struct node_gd_config gd_cfg; /* kept for a rejoin */
+    struct sq_timer rejoin_timer;
+    uint64_t rejoins;
+    int64_t synced_from; /* first version received by state transfer in this join (-1: none) */
 };
 
 static uint64_t now_ns(void)
@@ -451,6 +476,148 @@ static void persist_flush(struct persister *ps)
     ps->stage.len = 0;
 }
 
+/* ---- the delivery log, and state transfer of it to joiners (PROTOCOL.md §5.9) ---- */
+
+/* Appends the line of `version` (the next one) to the log file and to its copy in memory. */
+static void log_append(struct member *m, int64_t version, const char *line, size_t len)
+{
+    SQ_ASSERT(version == (int64_t)m->hist_count);
+    if (fwrite(line, 1, len, m->logf) != len) {
+        fprintf(stderr, "mc_member %u: cannot write the log: %s\n", m->o.id, strerror(errno));
+        exit(1);
+    }
+    if (m->hist_len + len > m->hist_cap) {
+        m->hist_cap = (m->hist_cap + len) * 2;
+        m->hist = realloc(m->hist, m->hist_cap);
+        SQ_ASSERT(m->hist != NULL);
+    }
+    if (m->hist_count == m->hist_off_cap) {
+        m->hist_off_cap = m->hist_off_cap ? 2 * m->hist_off_cap : 4096;
+        m->hist_off = realloc(m->hist_off, m->hist_off_cap * sizeof(size_t));
+        SQ_ASSERT(m->hist_off != NULL);
+    }
+    m->hist_off[m->hist_count++] = m->hist_len;
+    memcpy(m->hist + m->hist_len, line, len);
+    m->hist_len += len;
+}
+
+/* Sends what the group takes of the open transfers: chunks of whole log lines. */
+static void xfers_pump(struct member *m)
+{
+    size_t chunk_max = grp_state_chunk_max(m->g);
+    for (uint32_t i = 0; i < SQ_MEMBERS_MAX; i++) {
+        struct state_out *x = &m->xfers[i];
+        while (x->open) {
+            /* The lines of versions [next, end) that fit one chunk (at least one line). */
+            int64_t end = x->next;
+            size_t from = x->next <= x->to ? m->hist_off[x->next] : 0;
+            size_t upto = from;
+            while (end <= x->to) {
+                size_t stop = end + 1 < (int64_t)m->hist_count ? m->hist_off[end + 1] : m->hist_len;
+                if (stop - from > chunk_max && end > x->next) {
+                    break;
+                }
+                upto = stop;
+                end++;
+            }
+            bool last = end > x->to;
+            int rc = grp_state_send(m->g, x->joiner, m->hist + from, upto - from, last);
+            if (rc == SQ_EAGAIN) {
+                break;
+            }
+            if (rc != SQ_OK) {
+                fprintf(stderr, "mc_member %u: state transfer to %u ended: %s\n", m->o.id,
+                        x->joiner, sq_errname(rc));
+                x->open = false;
+                break;
+            }
+            x->next = end;
+            if (last) {
+                ev_printf("STATE_SENT joiner=%u to=%lld", x->joiner, (long long)x->to);
+                x->open = false;
+            }
+        }
+    }
+}
+
+static void on_state_request(void *ctx, uint32_t joiner_id, int64_t from_version,
+                             int64_t to_version)
+{
+    struct member *m = ctx;
+    if (m->logf == NULL || to_version >= (int64_t)m->hist_count || from_version < 0) {
+        fprintf(stderr, "mc_member %u: cannot send versions %lld..%lld to %u (no log, or not "
+                        "all of it here)\n", m->o.id, (long long)from_version,
+                (long long)to_version, joiner_id);
+        exit(1);
+    }
+    struct state_out *x = NULL;
+    for (uint32_t i = 0; i < SQ_MEMBERS_MAX && x == NULL; i++) {
+        if (m->xfers[i].open && m->xfers[i].joiner == joiner_id) {
+            x = &m->xfers[i]; /* it asked again: start over from what it says it lacks */
+        }
+    }
+    for (uint32_t i = 0; i < SQ_MEMBERS_MAX && x == NULL; i++) {
+        if (!m->xfers[i].open) {
+            x = &m->xfers[i];
+        }
+    }
+    SQ_ASSERT(x != NULL);
+    *x = (struct state_out){.open = true, .joiner = joiner_id, .next = from_version,
+                            .to = to_version};
+    xfers_pump(m);
+}
+
+/* Takes the log lines a member sent: versions this member already holds are skipped, the rest
+ * must follow its log without a gap. */
+static void on_state_receive(void *ctx, const uint8_t *data, size_t size, bool last)
+{
+    struct member *m = ctx;
+    const char *p = (const char *)data, *end = p + size;
+    while (p < end) {
+        const char *nl = memchr(p, '\n', (size_t)(end - p));
+        long long v = -1;
+        if (nl == NULL || sscanf(p, "%lld ", &v) != 1 || v < 0) {
+            fprintf(stderr, "mc_member %u: a malformed state chunk\n", m->o.id);
+            exit(1);
+        }
+        if (v > m->last_version) {
+            if (v != m->last_version + 1) {
+                fprintf(stderr, "mc_member %u: state transfer skipped from %lld to %lld\n",
+                        m->o.id, (long long)m->last_version, v);
+                exit(1);
+            }
+            if (m->synced_from < 0) {
+                m->synced_from = v;
+            }
+            log_append(m, v, p, (size_t)(nl + 1 - p));
+            m->last_version = v;
+        }
+        p = nl + 1;
+    }
+    grp_report_persisted(m->g, m->last_version);
+    if (last) {
+        ev_printf("SYNCED from=%lld to=%lld", (long long)m->synced_from,
+                  (long long)m->last_version);
+    }
+}
+
+/* The group went on from a shorter log than this member's (a total restart): drop the rest. */
+static void on_truncate(void *ctx, int64_t keep_version)
+{
+    struct member *m = ctx;
+    SQ_ASSERT(keep_version < m->last_version);
+    size_t cut = m->hist_off[keep_version + 1];
+    if (fflush(m->logf) != 0 || ftruncate(fileno(m->logf), (off_t)cut) != 0 ||
+        fseek(m->logf, 0, SEEK_END) != 0) {
+        fprintf(stderr, "mc_member %u: cannot truncate the log: %s\n", m->o.id, strerror(errno));
+        exit(1);
+    }
+    m->hist_len = cut;
+    m->hist_count = (size_t)(keep_version + 1);
+    m->last_version = keep_version;
+    ev_printf("TRUNCATE keep=%lld", (long long)keep_version);
+}
+
 /* ---- group upcalls ---- */
 
 static void on_deliver(void *ctx, uint32_t shard, uint32_t sender_id, uint64_t vid, int64_t seq,
@@ -484,8 +651,11 @@ static void on_deliver(void *ctx, uint32_t shard, uint32_t sender_id, uint64_t v
         m->from[sender_id]++;
     }
     if (m->logf != NULL) {
-        fprintf(m->logf, "%lld %u %llu %zu\n", (long long)version, sender_id,
-                size >= HDR ? (unsigned long long)sq_le64_load(data + 8) : 0ull, size);
+        char line[96];
+        int k = snprintf(line, sizeof(line), "%lld %u %llu %zu\n", (long long)version, sender_id,
+                         size >= HDR ? (unsigned long long)sq_le64_load(data + 8) : 0ull, size);
+        SQ_ASSERT(k > 0 && (size_t)k < sizeof(line));
+        log_append(m, version, line, (size_t)k);
     }
     m->last_version = version;
     /* The clock is read once per pass and every 64 deliveries, not per delivery, where it only
@@ -600,6 +770,10 @@ static void on_view(void *ctx, const struct grp_view *view)
     m->view_vid = view->vid;
     m->view_count = 0;
     m->views++;
+    if (m->wedged && !m->stopped) {
+        m->wedged = false; /* joined again: send on, from now */
+        m->next_send_ns = now_ns();
+    }
     fprintf(stderr, "mc_member %u: view %llu installed with %u members\n", m->o.id,
             (unsigned long long)view->vid, view->member_count);
 }
@@ -621,12 +795,51 @@ static void on_stopped(void *ctx, int reason, const char *why)
               sq_errname(reason), rule, (unsigned long long)m->view_vid,
               (unsigned long long)m->view_count, hex, (unsigned long long)m->delivered, why);
     m->view_count = 0;
-    if (m->o.linger_ms > 0) {
+    if (m->o.rejoin) {
+        /* Linger in the stopped group (a late delivery would show as after_stop), then join the
+         * running group again as a new incarnation (§1.5, §5.9). */
+        sq_loop_timer_start(m->loop, &m->rejoin_timer,
+                            (uint64_t)(m->o.linger_ms > 0 ? m->o.linger_ms : 500) * SQ_NS_PER_MS);
+    } else if (m->o.linger_ms > 0) {
         /* Stay up (loop running, transport open) so a late delivery would be seen. */
         sq_loop_timer_start(m->loop, &m->stop_timer, (uint64_t)m->o.linger_ms * SQ_NS_PER_MS);
     } else {
         sq_loop_stop(m->loop);
     }
+}
+
+/* Leaves the stopped group and joins the running one with this member's log: the first version
+ * it lacks, and its last view for a total restart if no group answers. */
+static void rejoin_now(struct sq_loop *loop, struct sq_timer *t, void *arg)
+{
+    (void)loop;
+    (void)t;
+    struct member *m = arg;
+    ev_printf("REJOIN vid=%llu total=%llu after_stop=%llu", (unsigned long long)m->view_vid,
+              (unsigned long long)m->delivered, (unsigned long long)m->after_stop);
+    struct grp_view last = *grp_view(m->g);
+    node_gd_destroy(m->gd);
+    m->gd = NULL;
+    m->g = NULL;
+    memset(m->xfers, 0, sizeof(m->xfers));
+    struct node_gd_config cfg = m->gd_cfg;
+    cfg.view = NULL;
+    cfg.join = true;
+    cfg.last_view = &last;
+    cfg.version_base = m->last_version + 1;
+    cfg.tcp.listen_fd = -1; /* the first listening socket went with the old transport */
+    m->stopped = false;
+    m->synced_from = -1;
+    m->rejoins++;
+    char err[256];
+    int rc = node_gd_create(&m->gd, &cfg, err, sizeof(err));
+    if (rc != SQ_OK) {
+        fprintf(stderr, "mc_member %u: cannot join again: %s\n", m->o.id, err);
+        exit(1);
+    }
+    m->g = node_gd_group(m->gd);
+    fprintf(stderr, "mc_member %u: joining again from version %lld\n", m->o.id,
+            (long long)cfg.version_base);
 }
 
 /* ---- sending ---- */
@@ -728,6 +941,7 @@ static void after_poll(void *arg)
     if (m->ps != NULL) {
         persist_flush(m->ps); /* this pass's deliveries, as one hand-over */
     }
+    xfers_pump(m);
     if (!m->started || m->stopped) {
         return;
     }
@@ -773,7 +987,8 @@ static void usage(void)
                     "--seconds S] [--warmup W] [--size-min A] [--size-max B] [--rate R] "
                     "[--senders K] [--durable FILE] [--smc N] [--window W] [--block B] "
                     "[--log FILE] [--timeout-ms MS] [--hosts H0,H1,...] [--events FILE | "
-                    "--events-fd FD] [--linger-ms MS] [--trace 1] [--digest-bytes N]\n");
+                    "--events-fd FD] [--linger-ms MS] [--trace 1] [--digest-bytes N] [--rejoin 1 (with --log, without "
+                    "--durable)]\n");
     exit(2);
 }
 
@@ -859,6 +1074,8 @@ int main(int argc, char **argv)
             o->linger_ms = (uint32_t)atoi(v);
         } else if (strcmp(a, "--trace") == 0) {
             o->trace = atoi(v) != 0;
+        } else if (strcmp(a, "--rejoin") == 0) {
+            o->rejoin = atoi(v) != 0;
         } else if (strcmp(a, "--digest-bytes") == 0) {
             o->digest_bytes = strtoull(v, NULL, 10);
         } else {
@@ -866,7 +1083,8 @@ int main(int argc, char **argv)
         }
     }
     if (o->n < 1 || o->id >= o->n || (o->count == 0 && o->seconds <= 0) ||
-        o->size_min > o->size_max || (host_count != 0 && host_count != o->n)) {
+        o->size_min > o->size_max || (host_count != 0 && host_count != o->n) ||
+        (o->rejoin && (o->log == NULL || o->durable != NULL))) {
         usage();
     }
     for (uint32_t i = host_count; i < o->n; i++) {
@@ -939,6 +1157,8 @@ int main(int argc, char **argv)
     }
     sq_timer_init(&m.tick, on_tick, &m);
     sq_timer_init(&m.stop_timer, stop_loop, &m);
+    sq_timer_init(&m.rejoin_timer, rejoin_now, &m);
+    m.synced_from = -1;
     if (sq_loop_fd_add(m.loop, sig_fd, SQ_LOOP_IN, on_signal, &m) != SQ_OK) {
         return 1;
     }
@@ -996,7 +1216,8 @@ int main(int argc, char **argv)
     }
     struct grp_upcalls up = {.ctx = &m, .deliver = on_deliver, .persisted = on_persisted,
                              .wedged = on_wedged, .trim = on_trim, .view_installed = on_view,
-                             .stopped = on_stopped};
+                             .stopped = on_stopped, .state_request = on_state_request,
+                             .state_receive = on_state_receive, .truncate = on_truncate};
     if (o->log != NULL) {
         m.logf = fopen(o->log, "w");
         if (m.logf == NULL) {
@@ -1024,6 +1245,7 @@ int main(int argc, char **argv)
         fprintf(stderr, "mc_member %u: %s\n", o->id, err);
         return 1;
     }
+    m.gd_cfg = cfg;
     m.g = node_gd_group(m.gd);
     m.last_version = -1;
     m.frontier = -1;
@@ -1114,6 +1336,8 @@ int main(int argc, char **argv)
         free(m.ps);
     }
     free(m.pattern);
+    free(m.hist);
+    free(m.hist_off);
     free(m.lat);
     free(m.own_version);
     free(m.own_ts);

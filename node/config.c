@@ -279,6 +279,14 @@ static int on_entry(void *user, const char *section, const char *name, const cha
             }
             return 1;
         }
+        if (strcmp(name, "rdma_device") == 0) {
+            if (value[0] == '\0' || strlen(value) >= sizeof(cfg->rdma_device)) {
+                return fail(p, line, "network.rdma_device must be a device name of 1 to %zu "
+                            "characters", sizeof(cfg->rdma_device) - 1);
+            }
+            snprintf(cfg->rdma_device, sizeof(cfg->rdma_device), "%s", value);
+            return 1;
+        }
         if (strcmp(name, "heartbeat_ms") == 0) {
             U32(heartbeat_ms, 1, 10000);
         }
@@ -457,8 +465,13 @@ size_t node_config_render(const struct node_config *cfg, char *buf, size_t cap)
     put(&o, "[network]\n; Address for validator-to-validator traffic (numeric IPv4:port).\n"
             "listen = %s:%u\n",
         cfg->listen.host, (unsigned)cfg->listen.port);
-    put(&o, "; tcp (default) or verbs (RDMA; needs an RDMA device).\ntransport = %s\n",
+    put(&o, "; tcp (default) or verbs (RDMA over InfiniBand or RoCE; needs an RDMA device, and\n"
+            "; the validators' addresses are then their RDMA interfaces' addresses).\n"
+            "transport = %s\n",
         cfg->transport == NODE_TRANSPORT_TCP ? "tcp" : "verbs");
+    put(&o, "; With transport = verbs: the RDMA device to use (empty: the first found).\n"
+            "%srdma_device = %s\n",
+        cfg->rdma_device[0] ? "" : ";", cfg->rdma_device);
     put(&o, "; How often each validator refreshes its heartbeat in the shared state table.\n"
             "heartbeat_ms = %u\n",
         cfg->heartbeat_ms);

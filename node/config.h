@@ -44,6 +44,7 @@ struct node_config {
     /* [network] */
     struct node_addr listen;
     enum node_transport transport;
+    char rdma_device[NODE_HOST_MAX]; /* transport = verbs: the device (empty: the first found) */
     uint32_t heartbeat_ms;
     uint32_t failure_timeout_ms;
     uint32_t peer_rpc_count;      /* the other validators' API addresses (catch-up after restart) */

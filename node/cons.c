@@ -104,12 +104,6 @@ static int split_addr(const struct ldg_member *m, char *host, size_t host_cap, u
 int node_cons_start(struct node_cons **out, const struct node_cons_config *cc, char *errbuf,
                     size_t errbuf_size)
 {
-    if (cc->cfg->transport == NODE_TRANSPORT_VERBS) {
-        snprintf(errbuf, errbuf_size,
-                 "transport=verbs: the group driver runs over TCP only in this version "
-                 "(net_verbs_create exists; node/group_driver.c does not use it yet)");
-        return SQ_EUNSUPPORTED;
-    }
     struct node_cons *c = calloc(1, sizeof(*c));
     struct grp_view *view = calloc(1, sizeof(*view));
     struct net_validator *vals = calloc(SQ_MEMBERS_MAX, sizeof(*vals));
@@ -195,6 +189,8 @@ int node_cons_start(struct node_cons **out, const struct node_cons_config *cc, c
                 .listen_fd = cc->listen_fd,
                 .keepalive_ms = cc->cfg->heartbeat_ms * 10,
                 .dead_ms = cc->cfg->failure_timeout_ms * 5},
+        .verbs = cc->cfg->transport == NODE_TRANSPORT_VERBS,
+        .verbs_device = cc->cfg->rdma_device[0] != '\0' ? cc->cfg->rdma_device : NULL,
         .join = true,
         .last_view = view,
         .join_retry_ms = 200,

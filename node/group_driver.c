@@ -300,15 +300,31 @@ int node_gd_create(struct node_gd **out, const struct node_gd_config *cfg, char 
         gd->bufs[i].gd = gd;
         gd->bufs[i].data = gd->buf_mem + i * gd->buf_bytes;
     }
-    struct net_tcp_config tcp = cfg->tcp;
-    tcp.loop = cfg->loop;
     struct net_handler h = {.arg = gd, .peer_up = on_peer_up, .peer_failed = on_peer_failed,
                             .write_arrived = on_write, .recv_done = on_recv,
                             .completion = on_completion};
-    rc = net_tcp_create(&gd->net, &tcp, &h);
-    if (rc != SQ_OK) {
-        snprintf(errbuf, errbuf_size, "cannot start the TCP transport: %s", sq_strerror(rc));
-        goto err_free;
+    if (cfg->verbs) {
+        struct net_verbs_config vc = {.loop = cfg->loop, .chain_id = cfg->tcp.chain_id,
+                                      .chain_id_size = cfg->tcp.chain_id_size,
+                                      .self_id = cfg->tcp.self_id, .key = cfg->tcp.key,
+                                      .validators = cfg->tcp.validators,
+                                      .validator_count = cfg->tcp.validator_count,
+                                      .device = cfg->verbs_device,
+                                      .handshake_ms = cfg->tcp.handshake_ms,
+                                      .retry_min_ms = cfg->tcp.retry_min_ms,
+                                      .retry_max_ms = cfg->tcp.retry_max_ms};
+        rc = net_verbs_create(&gd->net, &vc, &h, errbuf, errbuf_size);
+        if (rc != SQ_OK) {
+            goto err_free; /* errbuf says why ("transport=verbs: no RDMA device found ...") */
+        }
+    } else {
+        struct net_tcp_config tcp = cfg->tcp;
+        tcp.loop = cfg->loop;
+        rc = net_tcp_create(&gd->net, &tcp, &h);
+        if (rc != SQ_OK) {
+            snprintf(errbuf, errbuf_size, "cannot start the TCP transport: %s", sq_strerror(rc));
+            goto err_free;
+        }
     }
     /* Peers first: the group's table pushes its first row as it is built, and a push to a peer
      * the transport does not know counts as a failed peer. */

@@ -1,5 +1,5 @@
 /* The group driver: runs one member's consensus group (consensus/) over a real transport on the
- * node's event loop. It owns the transport (TCP by default) and the group, forwards transport
+ * node's event loop. It owns the transport (TCP by default, or RDMA verbs) and the group, forwards transport
  * events to the group and its RDMC engine (membership messages to grp_gms_recv), keeps receive
  * buffers posted for every validator, and polls the group once at the end of every loop round in
  * which something happened.
@@ -24,6 +24,12 @@ struct node_gd;
 struct node_gd_config {
     struct sq_loop *loop;
     struct net_tcp_config tcp; /* the transport's config; tcp.loop is set by the driver */
+    /* Run over RDMA verbs instead of TCP (PROTOCOL.md §1.2, §3.2): the identity, key and validator
+     * set come from `tcp` (the hosts are then the peers' RDMA addresses); `verbs_device` names the
+     * device (NULL: the first found). Without an RDMA device node_gd_create fails with SQ_ENODEV
+     * and says so in errbuf. */
+    bool verbs;
+    const char *verbs_device;
     const struct grp_view *view; /* NULL with `join` */
     uint32_t my_id;
     /* Join the running group (or take part in a total restart) instead of starting in `view`:
@@ -47,7 +53,8 @@ struct node_gd_config {
 };
 
 /* Creates the transport and the group, connects to every other member and starts polling.
- * Errors from net_tcp_create or grp_group_create are passed through (errbuf says which). */
+ * Errors from net_tcp_create, net_verbs_create or grp_group_create are passed through (errbuf says
+ * which). */
 int node_gd_create(struct node_gd **out, const struct node_gd_config *cfg, char *errbuf,
                    size_t errbuf_size);
 

@@ -1077,14 +1077,18 @@ static void group_start(struct node *n)
     char err[256];
     int rc = node_cons_start(&n->cons, &cc, err, sizeof(err));
     if (rc != SQ_OK) {
-        SQ_ERROR("node", "cannot start the group; retrying", "rc=%s reason=\"%s\"",
-                 sq_errname(rc), err);
-        if (rc == SQ_EUNSUPPORTED || rc == SQ_EINVAL) {
+        if (rc == SQ_EUNSUPPORTED || rc == SQ_EINVAL || rc == SQ_ENODEV) {
+            /* A config this machine cannot run (a bad address, verbs without an RDMA device):
+             * retrying would not help. */
+            SQ_FATAL("node", "cannot start the group", "rc=%s reason=\"%s\"", sq_errname(rc),
+                     err);
             fprintf(stderr, "squalld: %s\n", err);
             n->exit_code = 1;
             sq_loop_stop(n->loop);
             return;
         }
+        SQ_ERROR("node", "cannot start the group; retrying", "rc=%s reason=\"%s\"",
+                 sq_errname(rc), err);
         n->cons = NULL;
         n->regroup_pending = true;
         sq_loop_timer_start(n->loop, &n->join_timer, 500 * SQ_NS_PER_MS);
@@ -1496,13 +1500,6 @@ int node_create(struct node **out, const struct node_config *cfg, struct ldg_gen
     n->cfg = *cfg;
     n->p_efd = -1;
     n->sig_fd = -1;
-    if (cfg->transport == NODE_TRANSPORT_VERBS) {
-        snprintf(errbuf, errbuf_size,
-                 "network.transport = verbs: the group driver runs over TCP only in this version; "
-                 "use transport = tcp");
-        free(n);
-        return SQ_EUNSUPPORTED;
-    }
     int rc = sq_loop_create(&n->loop, sq_clock_monotonic());
     if (rc != SQ_OK) {
         snprintf(errbuf, errbuf_size, "cannot create the event loop: %s", sq_strerror(rc));
@@ -1649,10 +1646,14 @@ int node_run(struct node *n)
             (unsigned long long)n->h_final, n->cfg.rpc_listen.host,
             (unsigned)n->cfg.rpc_listen.port);
     group_start(n);
-    sq_loop_timer_start(n->loop, &n->join_timer, JOIN_CHECK_MS * SQ_NS_PER_MS);
-    int rc = sq_loop_run(n->loop);
-    if (rc != SQ_OK) {
-        n->exit_code = 1;
+    /* A group that cannot start at all (its sq_loop_stop came before the loop ran, and
+     * sq_loop_run would clear it) ends the run here. */
+    if (n->exit_code == 0) {
+        sq_loop_timer_start(n->loop, &n->join_timer, JOIN_CHECK_MS * SQ_NS_PER_MS);
+        int rc = sq_loop_run(n->loop);
+        if (rc != SQ_OK) {
+            n->exit_code = 1;
+        }
     }
     /* Clean stop: refuse new work, answer what waits, stop the group, make everything durable. */
     if (!failed(n)) {

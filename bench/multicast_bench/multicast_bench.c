@@ -14,7 +14,10 @@
  *            delivered-at-every-member latency p50/p99 measured by each sender, beside a plain
  *            TCP ping-pong of 1 KiB between two processes in the same run (the issue's yardstick)
  *            and a plain-TCP baseline of the same message pattern: the four steps one multicast
- *            needs, between three processes over blocking sockets (pattern.c).
+ *            needs, between three processes over blocking sockets (pattern.c); and the floor of
+ *            any multicast that delivers only messages every member holds (the message, then each
+ *            receiver's receipt to everyone: two steps, same sockets), "tcp_floor_1KiB_p50_us",
+ *            with its ratio to the ping-pong.
  * In small and large, the members' digests cover each delivery's 24-byte header (sender, size,
  * counter, send time) rather than all its bytes: that still compares the delivery orders, while
  * SHA-256 over every delivered byte at 3 members took a sixth of the CPU with 100-byte messages
@@ -223,7 +226,7 @@ int main(int argc, char **argv)
     char secs[32];
     snprintf(secs, sizeof(secs), "%.1f", seconds);
     double small[15] = {0}, large[15] = {0}, lp50[15] = {0}, lp99[15] = {0}, ping[15] = {0};
-    double pat50[15] = {0}, pat99[15] = {0};
+    double pat50[15] = {0}, pat99[15] = {0}, floor50[15] = {0};
     int fails = 0;
     for (int r = 0; r < runs; r++) {
         if (only == NULL || strcmp(only, "small") == 0) {
@@ -255,22 +258,28 @@ int main(int argc, char **argv)
             lp99[r] = o.p99;
             ping[r] = tcp_pingpong_p50_us(1024, 20000);
             /* Paced like the workload (1 ms apart), so it sees the same idle-wake costs. */
-            if (pattern_run(1024, 2000, 1000, 60, &pat50[r], &pat99[r]) != 0) {
+            if (pattern_run(1024, 4, 2000, 1000, 60, &pat50[r], &pat99[r]) != 0) {
                 fprintf(stderr, "multicast_bench: the plain-TCP pattern run failed\n");
+                fails++;
+            }
+            double ignored;
+            if (pattern_run(1024, 2, 2000, 1000, 60, &floor50[r], &ignored) != 0) {
+                fprintf(stderr, "multicast_bench: the plain-TCP floor run failed\n");
                 fails++;
             }
         }
     }
     double ms = median(small, runs), ml = median(large, runs), m50 = median(lp50, runs),
            m99 = median(lp99, runs), mp = median(ping, runs), mt50 = median(pat50, runs),
-           mt99 = median(pat99, runs);
+           mt99 = median(pat99, runs), mf = median(floor50, runs);
     printf("{\"bench\":\"multicast\",\"members\":%u,\"runs\":%d,\"seconds\":%.1f,"
            "\"small_100B_durable_ops_per_s\":%.0f,\"large_1MiB_bytes_per_s\":%.0f,"
            "\"latency_1KiB_p50_us\":%.1f,\"latency_1KiB_p99_us\":%.1f,"
            "\"tcp_pingpong_1KiB_p50_us\":%.1f,\"latency_p50_vs_pingpong\":%.2f,"
            "\"tcp_pattern_1KiB_p50_us\":%.1f,\"tcp_pattern_1KiB_p99_us\":%.1f,"
-           "\"latency_p50_vs_pattern\":%.2f,\"failed_runs\":%d}\n",
+           "\"latency_p50_vs_pattern\":%.2f,\"tcp_floor_1KiB_p50_us\":%.1f,"
+           "\"floor_vs_pingpong\":%.2f,\"failed_runs\":%d}\n",
            n, runs, seconds, ms, ml, m50, m99, mp, mp > 0 ? m50 / mp : 0, mt50, mt99,
-           mt50 > 0 ? m50 / mt50 : 0, fails);
+           mt50 > 0 ? m50 / mt50 : 0, mf, mp > 0 ? mf / mp : 0, fails);
     return fails ? 1 : 0;
 }

@@ -11,7 +11,13 @@
  * three processes that poll() their two sockets: step 1 carries the payload, the others only a
  * 16-byte header. No event loop, table or protocol state is involved: the time from step 1 to the
  * sender's last report is what these messages cost on this machine when nothing else is done
- * (Squall may still beat it where it sends two steps in one write). */
+ * (Squall may still beat it where it sends two steps in one write).
+ *
+ * With steps = 2 it runs the floor of any atomic multicast that delivers only what every member
+ * received (virtual synchrony's stability): 1. the sender sends m to the others; 2. each receiver
+ * tells everyone it has m. A member can deliver m no earlier than when it holds every receipt, so
+ * the time until process 0 holds both is a lower bound on send-to-delivered-at-every-member for
+ * any such protocol over these sockets, whatever it does in between. */
 #include "pattern.h"
 
 #include <arpa/inet.h>
@@ -175,7 +181,7 @@ static int receive(struct proc *pr, struct round_state *st, int round, int round
 }
 
 /* Runs every round; process 0 paces them and records each one's time in lat[]. */
-static int run_rounds(struct proc *pr, int rounds, int gap_us, double *lat)
+static int run_rounds(struct proc *pr, int steps, int rounds, int gap_us, double *lat)
 {
     struct round_state *st = calloc((size_t)rounds + 2, sizeof(*st));
     if (st == NULL) {
@@ -198,6 +204,12 @@ static int run_rounds(struct proc *pr, int rounds, int gap_us, double *lat)
                 rc = send_step(pr, STEP_NULLS, r);
                 sent_nulls = true;
                 s->nulls[pr->id] = true;
+            } else if (steps == 2 && s->msg && all_set(s->nulls, 1)) {
+                /* Every receipt is here: m could be delivered now. */
+                if (pr->id == 0) {
+                    lat[r - 1] = now_us() - t0;
+                }
+                break;
             } else if (s->msg && !sent_seq && all_set(s->nulls, 1)) {
                 rc = send_step(pr, STEP_SEQ, r);
                 sent_seq = true;
@@ -260,7 +272,7 @@ static int cmp_d(const void *a, const void *b)
 
 /* One process: mesh, rounds, and for process 0 the percentiles written to `out_fd`. */
 static int child_main(int id, const int *lfd, const struct sockaddr_in *addr, size_t size,
-                      int rounds, int gap_us, int out_fd)
+                      int steps, int rounds, int gap_us, int out_fd)
 {
     struct proc pr = {.id = id, .size = size};
     for (int p = 0; p < PROCS; p++) {
@@ -270,7 +282,7 @@ static int child_main(int id, const int *lfd, const struct sockaddr_in *addr, si
     pr.rx = calloc(1, size);
     double *lat = calloc((size_t)rounds, sizeof(*lat));
     if (pr.tx == NULL || pr.rx == NULL || lat == NULL || mesh(&pr, lfd, addr) != 0 ||
-        run_rounds(&pr, rounds, gap_us, lat) != 0) {
+        run_rounds(&pr, steps, rounds, gap_us, lat) != 0) {
         return 1;
     }
     if (id == 0) {
@@ -328,9 +340,11 @@ static void result_read(int fd, char *line, size_t cap, double deadline_us)
     line[got] = '\0';
 }
 
-int pattern_run(size_t size, int rounds, int gap_us, double timeout_s, double *p50, double *p99)
+int pattern_run(size_t size, int steps, int rounds, int gap_us, double timeout_s, double *p50,
+                double *p99)
 {
-    if (size == 0 || size > PATTERN_BYTES_MAX || rounds < 10 || gap_us < 0) {
+    if (size == 0 || size > PATTERN_BYTES_MAX || (steps != 2 && steps != 4) || rounds < 10 ||
+        gap_us < 0) {
         return -1;
     }
     int lfd[PROCS];
@@ -354,7 +368,7 @@ int pattern_run(size_t size, int rounds, int gap_us, double timeout_s, double *p
         }
         if (pids[started] == 0) {
             close(pfd[0]);
-            _exit(child_main(started, lfd, addr, size, rounds, gap_us, pfd[1]));
+            _exit(child_main(started, lfd, addr, size, steps, rounds, gap_us, pfd[1]));
         }
     }
     close(pfd[1]);

@@ -6,11 +6,15 @@
 
 #include <stddef.h>
 
+#define PATTERN_BYTES_MAX 65536
+
 /* Runs `rounds` multicasts of `size` bytes (0 < size <= PATTERN_BYTES_MAX), one every `gap_us`
  * microseconds, and writes the p50 and p99 of process 0's send-to-last-report time (us, after a
- * warm-up of rounds / 10) to *p50 and *p99. Forks three processes and waits for each by PID
- * (killing them after `timeout_s`). Returns 0, or -1 when a process failed or stalled. */
-#define PATTERN_BYTES_MAX 65536
-int pattern_run(size_t size, int rounds, int gap_us, double timeout_s, double *p50, double *p99);
+ * warm-up of rounds / 10) to *p50 and *p99. `steps` is 4 (the multicast's critical path) or 2
+ * (the floor: the message, then every receiver's receipt to everyone; see pattern.c). Forks three
+ * processes and waits for each by PID (killing them after `timeout_s`). Returns 0, or -1 when a
+ * process failed or stalled. */
+int pattern_run(size_t size, int steps, int rounds, int gap_us, double timeout_s, double *p50,
+                double *p99);
 
 #endif

@@ -11,7 +11,8 @@
  * the group; otherwise a delivery is reported persisted at once (the frontier is then "delivered
  * at every member").
  *
- * Prints one JSON line: delivered count and bytes, a SHA-256 digest of the delivered sequence
+ * Prints one JSON line ("frontier_per_s": how many versions the persistence frontier, the minimum
+ * over the members, passed per second of the measured window): delivered count and bytes, a SHA-256 digest of the delivered sequence
  * (each delivery's version, sender and size, and its payload, or only the first N payload bytes
  * with --digest-bytes N: the first 24 bytes carry sender, size, counter and send time, which is
  * enough to compare orders, while hashing every byte of large messages took most of a core),
@@ -267,6 +268,7 @@ struct member {
     uint64_t win_delivered, win_bytes;
     int64_t last_version;
     int64_t frontier;
+    int64_t frontier_from, frontier_to; /* the frontier at the measured window's ends */
     /* own messages awaiting the frontier: (version, send time) */
     int64_t *own_version;
     uint64_t *own_ts;
@@ -705,6 +707,12 @@ static void on_persisted(void *ctx, uint32_t shard, int64_t version)
     struct member *m = ctx;
     m->frontier = version;
     uint64_t t = now_ns();
+    /* The frontier's advance across the measured window: messages durable at every member. */
+    if (t < m->measure_from_ns) {
+        m->frontier_from = version;
+    } else if (t <= m->measure_to_ns) {
+        m->frontier_to = version;
+    }
     while (m->own_head < m->own_tail && m->own_version[m->own_head % LAT_MAX] <= version) {
         uint64_t ts = m->own_ts[m->own_head % LAT_MAX];
         if (ts >= m->measure_from_ns && ts <= m->measure_to_ns && m->lat_count < LAT_MAX) {
@@ -1249,6 +1257,8 @@ int main(int argc, char **argv)
     m.g = node_gd_group(m.gd);
     m.last_version = -1;
     m.frontier = -1;
+    m.frontier_from = -1;
+    m.frontier_to = -1;
     /* Wait until every peer is connected before the clock starts. */
     uint64_t deadline = now_ns() + 30 * SQ_NS_PER_S;
     while (node_gd_peers_up(m.gd) + 1 < o->n && now_ns() < deadline) {
@@ -1304,11 +1314,13 @@ int main(int argc, char **argv)
     grp_group_stats(m.g, &st);
     printf("{\"id\":%u,\"delivered\":%" PRIu64 ",\"bytes\":%" PRIu64 ",\"digest\":\"%s\","
            "\"window_s\":%.3f,\"msgs_per_s\":%.0f,\"bytes_per_s\":%.0f,\"lat_p50_us\":%.1f,"
-           "\"lat_p99_us\":%.1f,\"lat_samples\":%" PRIu64 ",\"sent\":%" PRIu64
+           "\"lat_p99_us\":%.1f,\"frontier_per_s\":%.0f,\"lat_samples\":%" PRIu64 ",\"sent\":%" PRIu64
            ",\"nulls\":%" PRIu64 ",\"wedged\":%s,\"syncs\":%" PRIu64 ",\"views\":%" PRIu64
            ",\"after_stop\":%" PRIu64 "}\n",
            o->id, m.delivered, m.delivered_bytes, hex, win, (double)wd / win, (double)wb / win,
-           p50, p99, m.lat_count, m.sent, st.nulls_sent, m.wedged && !m.finishing ? "true" : "false",
+           p50, p99,
+           m.frontier_to > m.frontier_from ? (double)(m.frontier_to - m.frontier_from) / win : 0.0,
+           m.lat_count, m.sent, st.nulls_sent, m.wedged && !m.finishing ? "true" : "false",
            m.ps ? m.ps->syncs : 0, m.views, m.after_stop);
     if (m.logf != NULL) {
         fclose(m.logf);

@@ -8,7 +8,12 @@
  *
  * Fault phase: crashes of members at random moments (some inside a view change, some of the
  * leader during cleanup), symmetric and one-way link cuts (some heal before the link times out,
- * some break the connection), a graceful leave, a slow member (its persistence lags). Most seeds
+ * some break the connection), a graceful leave, a slow member (its persistence lags), and delay
+ * spikes (simnet_link_delay) on one link one way, one link both ways, or every link of one member,
+ * some at a random moment and some aimed inside a view change: short ones (an extra delay under
+ * 0.6 of the failure timeout) must not be noticed, long ones (one to six timeouts) may get their
+ * member suspected and excluded, so they are drawn only while the disturbed members stay a
+ * minority. The faults of a seed are printed with it (--verbose, or on failure). Most seeds
  * disturb fewer than half of the members; one in six crashes half or more (the survivors must
  * stop: the majority rule) and one in eight ends with every member crashed.
  *
@@ -29,6 +34,8 @@
  *    reaches the highest frontier any member ever saw;
  *  - with a majority up the survivors of the fault phase never stop; with half or more crashed
  *    they do (SQ_EPEER);
+ *  - a seed whose only faults are short delay spikes (and maybe a slow member) installs no view
+ *    but the first: a spike shorter than the failure timeout causes no view change;
  *  - after healing, the group installs one view of every member and delivers the new messages
  *    within 60 s of simulated time;
  *  - every member's invariants (grp_check) held: after every step on one seed in twenty, after
@@ -60,6 +67,19 @@
 #define READD_NS (5 * 1000 * 1000ull) /* a failed peer's connection is re-made after this */
 #define REC_BYTES 24                 /* a log record in a state-transfer chunk */
 #define RECORD_SENDER 0xFFFFu        /* a view's record in the log (settings.view_record) */
+#define SPIKES_MAX 3
+#define SPIKE_ALL UINT32_MAX /* spike.b: every link of spike.a */
+#define FAULT_EVS_MAX (4 * NODES_MAX + 2 * SPIKES_MAX)
+#define MS 1000000ull
+
+/* A delay spike: links a->b (b->a too if `both`; every link of a if b is SPIKE_ALL) take `extra`
+ * ns longer for messages sent during [at, at + len). */
+struct spike {
+    uint32_t a, b;
+    bool both;
+    bool is_long; /* extra at or above the failure timeout: a may be suspected */
+    uint64_t extra, at, len;
+};
 
 struct rec {
     uint64_t vid;
@@ -87,6 +107,11 @@ struct world {
     int64_t frontier_max;             /* highest persistence frontier any member saw */
     uint64_t steps;
     uint64_t check_every;
+    struct spike spikes[SPIKES_MAX];
+    uint32_t spike_count;
+    bool calm; /* no fault but short spikes and a slow member: no view may change */
+    char faults[768]; /* the seed's faults, printed with it */
+    size_t faults_len;
 };
 
 struct recv_buf {
@@ -145,6 +170,20 @@ static void failf(struct world *w, const char *fmt, ...)
     va_start(ap, fmt);
     vsnprintf(w->fail, sizeof(w->fail), fmt, ap);
     va_end(ap);
+}
+
+static void faults_add(struct world *w, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+static void faults_add(struct world *w, const char *fmt, ...)
+{
+    size_t room = sizeof(w->faults) - w->faults_len;
+    va_list ap;
+    va_start(ap, fmt);
+    int k = vsnprintf(w->faults + w->faults_len, room, fmt, ap);
+    va_end(ap);
+    if (k > 0) {
+        w->faults_len += (size_t)k < room ? (size_t)k : room - 1;
+    }
 }
 
 static void fill_payload(uint8_t *p, uint32_t sender, uint32_t counter, uint32_t size)
@@ -559,10 +598,21 @@ static void node_restart(struct node *nd)
 struct fault_ev {
     struct world *w;
     uint32_t a, b;
-    int kind; /* 0 crash a, 1 cut a->b (both if b2), 2 heal, 3 leave a */
+    int kind; /* 0 crash a, 1 cut a->b (both if b2), 2 heal, 3 leave a, 4/5 spike on/off */
     bool both;
+    const struct spike *spike;
 };
-static struct fault_ev fault_evs[4 * NODES_MAX];
+static struct fault_ev fault_evs[FAULT_EVS_MAX];
+
+/* Sets the extra delay of every link of spike `s` (0 ends it). */
+static void spike_set(struct world *w, const struct spike *s, uint64_t extra)
+{
+    for (uint32_t b = 0; b < w->n; b++) {
+        if (b != s->a && (s->b == SPIKE_ALL || s->b == b)) {
+            simnet_link_delay(w->sim, s->a, b, extra, s->both);
+        }
+    }
+}
 
 static void fault_cb(void *arg)
 {
@@ -586,6 +636,21 @@ static void fault_cb(void *arg)
             grp_leave(a->g);
         }
         break;
+    case 4:
+    case 5:
+        /* Spikes belong to the fault phase: healing has ended them all. */
+        if (!w->healed) {
+            const struct spike *s = f->spike;
+            if (f->kind == 4 && s->is_long) {
+                /* Counted as cut away by the majority rule's check (check_stop). */
+                a->cut = true;
+                if (s->b != SPIKE_ALL && s->both) {
+                    w->nodes[s->b].cut = true;
+                }
+            }
+            spike_set(w, s, f->kind == 4 ? s->extra : 0);
+        }
+        break;
     default:
         SQ_ASSERT(false);
     }
@@ -595,6 +660,9 @@ static void heal_cb(void *arg)
 {
     struct world *w = arg;
     w->healed = true;
+    for (uint32_t i = 0; i < w->spike_count; i++) {
+        spike_set(w, &w->spikes[i], 0);
+    }
     for (uint32_t a = 0; a < w->n; a++) {
         for (uint32_t b = 0; b < w->n; b++) {
             if (a != b) {
@@ -796,6 +864,66 @@ static void oracle(struct world *w)
 
 static bool check_all;
 
+/* Draws the seed's delay spikes (after every other fault, so the other faults of a seed stay as
+ * they were drawn before spikes existed) and schedules them on order[n - 1], the member no fault
+ * crashes before healing. Short ones anywhere; long ones only on members order[disturbed..] while
+ * the disturbed stay a minority (a long spike can get its member, or both ends of a two-way link
+ * spike, suspected and excluded). Some are aimed inside the view change that follows a crash:
+ * after the crash is detected (fail_detect_ns), within the next 10 ms. */
+static void draw_spikes(struct world *w, struct sq_prng *p, const uint32_t *order,
+                        const uint64_t *crash_at, uint32_t disturbed, uint64_t fail_detect,
+                        uint64_t horizon, uint32_t *nf)
+{
+    uint32_t minority_max = (w->n - 1) / 2;
+    uint64_t t0 = simnet_now(w->sim);
+    w->spike_count = (uint32_t)sq_prng_below(p, SPIKES_MAX + 1);
+    for (uint32_t i = 0; i < w->spike_count; i++) {
+        struct spike *s = &w->spikes[i];
+        uint32_t shape = (uint32_t)sq_prng_below(p, 3); /* one way, both ways, every link */
+        uint32_t slots = shape == 1 ? 2 : 1;
+        s->is_long = !w->majority_lost && disturbed + slots <= minority_max &&
+                     sq_prng_chance(p, 1, 2);
+        if (s->is_long) {
+            s->a = order[disturbed];
+            s->b = shape == 1 ? order[disturbed + 1] : SPIKE_ALL;
+            disturbed += slots;
+            s->extra = sq_prng_range(p, FAIL_TIMEOUT_NS, 6 * FAIL_TIMEOUT_NS);
+            w->calm = false;
+        } else {
+            s->a = (uint32_t)sq_prng_below(p, w->n);
+            s->b = (s->a + 1 + (uint32_t)sq_prng_below(p, w->n - 1)) % w->n;
+            if (shape == 2) {
+                s->b = SPIKE_ALL;
+            }
+            /* Under 0.6 of the timeout: the silence a peer sees is the spike plus a heartbeat
+             * period, a tick and the usual delay, all well inside the timeout. */
+            s->extra = sq_prng_range(p, FAIL_TIMEOUT_NS / 20, FAIL_TIMEOUT_NS * 6 / 10);
+        }
+        s->both = shape == 1 || (shape == 2 && sq_prng_chance(p, 1, 2));
+        s->len = sq_prng_range(p, 1 * MS, 100 * MS);
+        bool in_vc = w->crashes > 0 && sq_prng_chance(p, 1, 2);
+        if (in_vc) {
+            uint64_t c = crash_at[sq_prng_below(p, w->crashes)];
+            s->at = c + fail_detect + sq_prng_below(p, 10 * MS);
+        } else {
+            s->at = t0 + sq_prng_below(p, horizon);
+        }
+        char b[16] = "*";
+        if (s->b != SPIKE_ALL) {
+            snprintf(b, sizeof(b), "%u", s->b);
+        }
+        faults_add(w, "spike %u%s%s +%llums for %llums @%llums%s%s; ", s->a,
+                   s->both ? "<->" : "->", b, (unsigned long long)(s->extra / MS),
+                   (unsigned long long)(s->len / MS), (unsigned long long)((s->at - t0) / MS),
+                   s->is_long ? " long" : "", in_vc ? " in-vc" : "");
+        uint32_t anchor = order[w->n - 1];
+        fault_evs[*nf] = (struct fault_ev){.w = w, .a = s->a, .kind = 4, .spike = s};
+        simnet_call_at(w->sim, s->at, anchor, fault_cb, &fault_evs[(*nf)++]);
+        fault_evs[*nf] = (struct fault_ev){.w = w, .a = s->a, .kind = 5, .spike = s};
+        simnet_call_at(w->sim, s->at + s->len, anchor, fault_cb, &fault_evs[(*nf)++]);
+    }
+}
+
 static int run_one(uint64_t seed, bool verbose, uint64_t *trace)
 {
     struct world w;
@@ -878,6 +1006,7 @@ static int run_one(uint64_t seed, bool verbose, uint64_t *trace)
         order[j] = t;
     }
     uint32_t nf = 0;
+    uint64_t crash_at[NODES_MAX];
     for (uint32_t c = 0; c < w.crashes; c++) {
         /* Sometimes two crashes close together: the second lands inside the view change (and
          * sometimes it is the leader, rank 0, during cleanup). */
@@ -885,9 +1014,12 @@ static int run_one(uint64_t seed, bool verbose, uint64_t *trace)
         if (c > 0 && sq_prng_chance(&p, 1, 3)) {
             at = t0 + sq_prng_below(&p, 30 * 1000 * 1000ull);
         }
+        crash_at[c] = at;
+        faults_add(&w, "crash %u @%llums; ", order[c], (unsigned long long)((at - t0) / MS));
         fault_evs[nf] = (struct fault_ev){.w = &w, .a = order[c], .kind = 0};
         simnet_call_at(w.sim, at, order[c], fault_cb, &fault_evs[nf++]);
     }
+    uint32_t disturbed = w.crashes; /* members the faults may take away (order[0..disturbed)) */
     /* Without a lost majority: maybe a cut that isolates one member (both ways or one way), maybe
      * a graceful leave, maybe a slow member, among the members that do not crash. */
     if (!w.majority_lost && w.crashes < minority_max) {
@@ -897,6 +1029,9 @@ static int run_one(uint64_t seed, bool verbose, uint64_t *trace)
         uint64_t len = sq_prng_chance(&p, 1, 2) ? sq_prng_below(&p, sc.link_timeout_ns / 2)
                                                 : sc.link_timeout_ns * 2;
         if (sq_prng_chance(&p, 1, 2)) {
+            disturbed++;
+            faults_add(&w, "cut %u%s* %llums @%llums; ", a, both ? "<->" : "->",
+                       (unsigned long long)(len / MS), (unsigned long long)((at - t0) / MS));
             for (uint32_t b = 0; b < w.n && nf + 2 <= 4 * NODES_MAX; b++) {
                 if (b == a) {
                     continue;
@@ -907,12 +1042,20 @@ static int run_one(uint64_t seed, bool verbose, uint64_t *trace)
                 simnet_call_at(w.sim, at + len, a, fault_cb, &fault_evs[nf++]);
             }
         } else if (sq_prng_chance(&p, 1, 2)) {
+            disturbed++;
+            faults_add(&w, "leave %u @%llums; ", a, (unsigned long long)((at - t0) / MS));
             fault_evs[nf] = (struct fault_ev){.w = &w, .a = a, .kind = 3};
             simnet_call_at(w.sim, at, a, fault_cb, &fault_evs[nf++]);
         }
     }
     if (!w.majority_lost && sq_prng_chance(&p, 1, 4)) {
         w.nodes[order[w.n - 1]].slow = true;
+        faults_add(&w, "slow %u; ", order[w.n - 1]);
+    }
+    w.calm = disturbed == 0 && !w.total_crash;
+    draw_spikes(&w, &p, order, crash_at, disturbed, sc.fail_detect_ns, horizon, &nf);
+    if (w.total_crash) {
+        faults_add(&w, "total crash at heal; ");
     }
     simnet_call_at(w.sim, w.heal_at, order[w.n - 1], heal_cb, &w);
     simnet_set_check(w.sim, world_check, &w);
@@ -935,6 +1078,12 @@ static int run_one(uint64_t seed, bool verbose, uint64_t *trace)
     if (w.fail[0] == '\0') {
         oracle(&w);
     }
+    for (uint64_t v = 1; v < VIEWS_MAX && w.calm && w.fail[0] == '\0'; v++) {
+        if (w.view_members[v] != 0) {
+            failf(&w, "view %llu installed though the only faults were short delay spikes",
+                  (unsigned long long)v);
+        }
+    }
     uint64_t h = simnet_trace_hash(w.sim);
     for (uint32_t i = 0; i < w.n; i++) {
         for (int64_t v = 0; v < w.nodes[i].log_len; v++) {
@@ -945,11 +1094,13 @@ static int run_one(uint64_t seed, bool verbose, uint64_t *trace)
     }
     *trace = h;
     if (verbose || w.fail[0] != '\0') {
-        fprintf(stderr, "seed %" PRIu64 ": n=%u crashes=%u%s%s views=%llu t=%.3fs %s%s\n", seed,
-                w.n, w.crashes, w.majority_lost ? " (majority lost)" : "",
+        fprintf(stderr,
+                "seed %" PRIu64 ": n=%u crashes=%u%s%s views=%llu t=%.3fs %s%s\n  faults: %s\n",
+                seed, w.n, w.crashes, w.majority_lost ? " (majority lost)" : "",
                 w.total_crash ? " (total restart)" : "",
                 (unsigned long long)grp_view(w.nodes[0].g)->vid,
-                (double)(simnet_now(w.sim) - t0) / 1e9, w.fail[0] ? "FAIL: " : "ok", w.fail);
+                (double)(simnet_now(w.sim) - t0) / 1e9, w.fail[0] ? "FAIL: " : "ok", w.fail,
+                w.faults_len > 0 ? w.faults : "none");
     }
     for (uint32_t i = 0; i < w.n; i++) {
         grp_group_destroy(w.nodes[i].g);

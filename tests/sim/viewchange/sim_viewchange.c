@@ -700,8 +700,17 @@ static void world_check(void *arg)
  * in was really disturbed (crashed, cut away, or itself excluded). Checked when it stops. */
 static void check_stop(struct world *w, struct node *nd)
 {
-    if (nd->stop_reason == SQ_EVIEW || nd->left || w->healed) {
-        return; /* excluded (suspected, or cut away) or left: it rejoins after healing */
+    if (nd->left || w->healed) {
+        return; /* left, or stopped while joining back: it rejoins after healing */
+    }
+    if (nd->stop_reason == SQ_EVIEW) {
+        /* Excluded: only a member some fault cut away (a cut, a long delay spike) may be
+         * suspected; a short spike, a slow member or others' crashes must not make it look
+         * failed. It rejoins after healing. */
+        if (!nd->cut) {
+            failf(w, "node %u excluded (suspected) though no fault cut it away", nd->id);
+        }
+        return;
     }
     uint32_t members = 0, lost = 0, rip = 0;
     for (uint32_t j = 0; j < w->n; j++) {

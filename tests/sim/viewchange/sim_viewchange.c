@@ -76,6 +76,7 @@
  * ns longer for messages sent during [at, at + len). */
 struct spike {
     uint32_t a, b;
+    uint32_t spare; /* a node whose links the spike leaves alone (UINT32_MAX: none) */
     bool both;
     bool is_long; /* extra at or above the failure timeout: a may be suspected */
     uint64_t extra, at, len;
@@ -592,6 +593,12 @@ static void node_restart(struct node *nd)
     nd->persisted_reported = nd->durable_len - 1;
     nd->persist_scheduled = false;
     nd->slow = false;
+    /* Its last messages die with the old process if they were not delivered yet (a member that
+     * stops loses what it had in flight): once the group is whole again the new process sends
+     * new ones, with new counters so that a copy delivered before the stop is no duplicate. */
+    if (nd->final_queued && nd->to_send + FINAL_MSGS <= MSGS_MAX + FINAL_MSGS) {
+        nd->final_queued = false;
+    }
     node_start(nd, NULL);
 }
 
@@ -608,7 +615,7 @@ static struct fault_ev fault_evs[FAULT_EVS_MAX];
 static void spike_set(struct world *w, const struct spike *s, uint64_t extra)
 {
     for (uint32_t b = 0; b < w->n; b++) {
-        if (b != s->a && (s->b == SPIKE_ALL || s->b == b)) {
+        if (b != s->a && b != s->spare && (s->b == SPIKE_ALL || s->b == b)) {
             simnet_link_delay(w->sim, s->a, b, extra, s->both);
         }
     }
@@ -878,10 +885,12 @@ static bool check_all;
  * crashes before healing. Short ones anywhere; long ones only on members order[disturbed..] while
  * the disturbed stay a minority (a long spike can get its member, or both ends of a two-way link
  * spike, suspected and excluded). Some are aimed inside the view change that follows a crash:
- * after the crash is detected (fail_detect_ns), within the next 10 ms. */
+ * after the crash is detected (fail_detect_ns), within the next 10 ms. Short ones leave the links
+ * of the member a cut isolates alone: a cut holds what a spike delayed, so the two add up to a
+ * silence longer than either (a second disturbed member). */
 static void draw_spikes(struct world *w, struct sq_prng *p, const uint32_t *order,
-                        const uint64_t *crash_at, uint32_t disturbed, uint64_t fail_detect,
-                        uint64_t horizon, uint32_t *nf)
+                        const uint64_t *crash_at, uint32_t disturbed, uint32_t cut_victim,
+                        uint64_t fail_detect, uint64_t horizon, uint32_t *nf)
 {
     uint32_t minority_max = (w->n - 1) / 2;
     uint64_t t0 = simnet_now(w->sim);
@@ -892,6 +901,7 @@ static void draw_spikes(struct world *w, struct sq_prng *p, const uint32_t *orde
         uint32_t slots = shape == 1 ? 2 : 1;
         s->is_long = !w->majority_lost && disturbed + slots <= minority_max &&
                      sq_prng_chance(p, 1, 2);
+        s->spare = UINT32_MAX;
         if (s->is_long) {
             s->a = order[disturbed];
             s->b = shape == 1 ? order[disturbed + 1] : SPIKE_ALL;
@@ -903,6 +913,18 @@ static void draw_spikes(struct world *w, struct sq_prng *p, const uint32_t *orde
             s->b = (s->a + 1 + (uint32_t)sq_prng_below(p, w->n - 1)) % w->n;
             if (shape == 2) {
                 s->b = SPIKE_ALL;
+            }
+            s->spare = cut_victim;
+            if (s->a == cut_victim || s->b == cut_victim) {
+                /* Moved to the next member past the victim (n >= 3 leaves one). */
+                uint32_t other = s->a == cut_victim ? s->b : s->a;
+                uint32_t next = (cut_victim + 1) % w->n;
+                next = next == other ? (next + 1) % w->n : next;
+                if (s->a == cut_victim) {
+                    s->a = next;
+                } else {
+                    s->b = next;
+                }
             }
             /* Under 0.6 of the timeout: the silence a peer sees is the spike plus a heartbeat
              * period, a tick and the usual delay, all well inside the timeout. */
@@ -920,6 +942,8 @@ static void draw_spikes(struct world *w, struct sq_prng *p, const uint32_t *orde
         char b[16] = "*";
         if (s->b != SPIKE_ALL) {
             snprintf(b, sizeof(b), "%u", s->b);
+        } else if (s->spare != UINT32_MAX) {
+            snprintf(b, sizeof(b), "*-%u", s->spare); /* every link but those of s->spare */
         }
         faults_add(w, "spike %u%s%s +%llums for %llums @%llums%s%s; ", s->a,
                    s->both ? "<->" : "->", b, (unsigned long long)(s->extra / MS),
@@ -1029,6 +1053,7 @@ static int run_one(uint64_t seed, bool verbose, uint64_t *trace)
         simnet_call_at(w.sim, at, order[c], fault_cb, &fault_evs[nf++]);
     }
     uint32_t disturbed = w.crashes; /* members the faults may take away (order[0..disturbed)) */
+    uint32_t cut_victim = UINT32_MAX;
     /* Without a lost majority: maybe a cut that isolates one member (both ways or one way), maybe
      * a graceful leave, maybe a slow member, among the members that do not crash. */
     if (!w.majority_lost && w.crashes < minority_max) {
@@ -1039,6 +1064,7 @@ static int run_one(uint64_t seed, bool verbose, uint64_t *trace)
                                                 : sc.link_timeout_ns * 2;
         if (sq_prng_chance(&p, 1, 2)) {
             disturbed++;
+            cut_victim = a;
             faults_add(&w, "cut %u%s* %llums @%llums; ", a, both ? "<->" : "->",
                        (unsigned long long)(len / MS), (unsigned long long)((at - t0) / MS));
             for (uint32_t b = 0; b < w.n && nf + 2 <= 4 * NODES_MAX; b++) {
@@ -1062,7 +1088,7 @@ static int run_one(uint64_t seed, bool verbose, uint64_t *trace)
         faults_add(&w, "slow %u; ", order[w.n - 1]);
     }
     w.calm = disturbed == 0 && !w.total_crash;
-    draw_spikes(&w, &p, order, crash_at, disturbed, sc.fail_detect_ns, horizon, &nf);
+    draw_spikes(&w, &p, order, crash_at, disturbed, cut_victim, sc.fail_detect_ns, horizon, &nf);
     if (w.total_crash) {
         faults_add(&w, "total crash at heal; ");
     }

@@ -1158,6 +1158,8 @@ static const uint64_t regression_seeds[] = {
     951,  /* a short spike on the links of a cut member: the two added up to a long silence */
     967,  /* the same */
     1065, /* the same */
+    2419, /* a member waiting in the old view on one slowed by a spike (then crashed) timed out
+           * those that had installed the next view and stopped by the majority rule (group.c) */
 };
 
 /* Runs seed `s` (twice when `twice`, to check it is deterministic); returns the failures. */

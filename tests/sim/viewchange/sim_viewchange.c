@@ -904,8 +904,12 @@ static void draw_spikes(struct world *w, struct sq_prng *p, const uint32_t *orde
                      sq_prng_chance(p, 1, 2);
         s->spare = UINT32_MAX;
         if (s->is_long) {
+            /* One way a->b gets only a suspected (b hears nothing from it); both ways, both. */
             s->a = order[disturbed];
             s->b = shape == 1 ? order[disturbed + 1] : SPIKE_ALL;
+            if (shape == 0) {
+                s->b = (s->a + 1 + (uint32_t)sq_prng_below(p, w->n - 1)) % w->n;
+            }
             disturbed += slots;
             s->extra = sq_prng_range(p, FAIL_TIMEOUT_NS, 6 * FAIL_TIMEOUT_NS);
             w->calm = false;
@@ -916,7 +920,7 @@ static void draw_spikes(struct world *w, struct sq_prng *p, const uint32_t *orde
                 s->b = SPIKE_ALL;
             }
             s->spare = cut_victim;
-            if (s->a == cut_victim || s->b == cut_victim) {
+            if (cut_victim != UINT32_MAX && (s->a == cut_victim || s->b == cut_victim)) {
                 /* Moved to the next member past the victim (n >= 3 leaves one). */
                 uint32_t other = s->a == cut_victim ? s->b : s->a;
                 uint32_t next = (cut_victim + 1) % w->n;

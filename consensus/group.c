@@ -2008,8 +2008,17 @@ static void trig_gms(struct sst *sst, void *arg)
                 return;
             }
         }
-        if (sst_get_i64(g->sst, leader, g->c_ncommitted, 0) > my_i64(g, g->c_ninstalled) &&
-            committed_batch(g, leader)) {
+        int64_t lc = sst_get_i64(g->sst, leader, g->c_ncommitted, 0);
+        if (lc > my_i64(g, g->c_ninstalled) && committed_batch(g, leader)) {
+            /* Echo the commit in my row, as followers copy the leader's counter (§5.3): if the
+             * leader fails before its commit reached everyone, a member that missed it reads it
+             * from the next leader, who saw it and so never runs the proposal path again
+             * (§5.10). Without this that member waits for a commit and the new leader for its
+             * trim, for ever. */
+            if (lc > my_i64(g, g->c_ncommitted)) {
+                sst_set_i64(g->sst, g->c_ncommitted, 0, lc);
+                sst_cell_push(g->sst, g->c_ncommitted, 0, SST_ALL);
+            }
             wedge_with(g, UINT32_MAX, SQ_EVIEW);
             g->term = TERM_META_WEDGE;
             SQ_INFO("grp", "view change committed", "vid=%llu member=%u leaving=%u",

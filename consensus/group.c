@@ -43,6 +43,8 @@
 #define CHANGE_BYTES 8
 #define CHANGE_END_OF_VIEW 0x1u
 #define OUTBOX_MAX (2 * SQ_SMC_WINDOW_MAX)
+/* A member's last heartbeat in a view it leaves by installing the next one (install_next). */
+#define HB_INSTALLED UINT64_MAX
 
 struct pend {
     int64_t index;
@@ -1053,6 +1055,9 @@ void grp_tick(struct grp_group *g, uint64_t now_ns)
             continue;
         }
         uint64_t hb = sst_get_u64(g->sst, r, g->c_heartbeat, 0);
+        if (hb == HB_INSTALLED) {
+            continue; /* it moved on to the next view: silence here is not failure */
+        }
         /* A member never heard from in this view (still starting, still connecting) gets a
          * longer grace than one that went silent. */
         uint64_t timeout = hb == 0 ? 10 * g->fail_timeout_ns : g->fail_timeout_ns;
@@ -2003,8 +2008,17 @@ static void trig_gms(struct sst *sst, void *arg)
                 return;
             }
         }
-        if (sst_get_i64(g->sst, leader, g->c_ncommitted, 0) > my_i64(g, g->c_ninstalled) &&
-            committed_batch(g, leader)) {
+        int64_t lc = sst_get_i64(g->sst, leader, g->c_ncommitted, 0);
+        if (lc > my_i64(g, g->c_ninstalled) && committed_batch(g, leader)) {
+            /* Echo the commit in my row, as followers copy the leader's counter (§5.3): if the
+             * leader fails before its commit reached everyone, a member that missed it reads it
+             * from the next leader, who saw it and so never runs the proposal path again
+             * (§5.10). Without this that member waits for a commit and the new leader for its
+             * trim, for ever. */
+            if (lc > my_i64(g, g->c_ncommitted)) {
+                sst_set_i64(g->sst, g->c_ncommitted, 0, lc);
+                sst_cell_push(g->sst, g->c_ncommitted, 0, SST_ALL);
+            }
             wedge_with(g, UINT32_MAX, SQ_EVIEW);
             g->term = TERM_META_WEDGE;
             SQ_INFO("grp", "view change committed", "vid=%llu member=%u leaving=%u",
@@ -2093,6 +2107,14 @@ static void install_next(struct grp_group *g)
         outbox_at(g, i)->resend = true;
     }
     g->resend_count = g->outbox_count;
+    /* My last heartbeat in this table says I installed the next view. A member still finishing
+     * this view (waiting on a slower or crashed one) would otherwise time out my silence, and
+     * that of everyone who installed before it, and could stop by the majority rule while only
+     * a minority failed. Derecho has no such case: it suspects on write errors (§1.5), which a
+     * member that moved on does not cause. FIFO puts this after everything I wrote here, so a
+     * member that reads it already has every cell it could want from me in this view. */
+    sst_set_u64(g->sst, g->c_heartbeat, 0, HB_INSTALLED);
+    sst_cell_push(g->sst, g->c_heartbeat, 0, SST_ALL);
     epoch_end(g);
     if (g->set.view_record) {
         g->version_next++; /* the next view's record */

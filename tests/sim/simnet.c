@@ -79,7 +79,8 @@ struct sim_node {
 struct link {
     bool cut;
     uint64_t cut_gen;
-    uint64_t last_at; /* latest delivery time scheduled: keeps FIFO */
+    uint64_t last_at;  /* latest delivery time scheduled: keeps FIFO */
+    uint64_t extra_ns; /* a delay spike (simnet_link_delay): added to every message's delay */
     struct ev *held_head;
     struct ev *held_tail;
 };
@@ -181,17 +182,24 @@ static uint64_t draw_delay(struct simnet *sim)
     return sq_prng_range(&sim->prng, sim->delay_min_ns, sim->delay_max_ns);
 }
 
+/* The delivery time of the next message on link `l`: a random delay plus the link's spike, but
+ * never before an earlier message (FIFO, also when a spike ends and the delay drops). */
+static uint64_t link_next_at(struct simnet *sim, struct link *l)
+{
+    uint64_t at = sim->clock.now_ns + draw_delay(sim) + l->extra_ns;
+    if (at < l->last_at) {
+        at = l->last_at;
+    }
+    l->last_at = at;
+    return at;
+}
+
 /* Sends a message on link src->dst: after a random delay, but never before an earlier one. */
 static void link_send(struct simnet *sim, struct ev *e)
 {
     struct link *l = &sim->links[e->src][e->dst];
     e->epoch = sim->epoch[e->src][e->dst];
-    uint64_t at = sim->clock.now_ns + draw_delay(sim);
-    if (at < l->last_at) {
-        at = l->last_at;
-    }
-    l->last_at = at;
-    schedule(sim, e, at);
+    schedule(sim, e, link_next_at(sim, l));
 }
 
 static void mix(struct simnet *sim, uint64_t v)
@@ -994,13 +1002,9 @@ static void heal_one(struct simnet *sim, uint32_t a, uint32_t b)
     }
     l->cut = false;
     l->cut_gen++;
-    /* Held messages go out after a fresh delay, ahead of anything sent later (FIFO). */
-    uint64_t at = sim->clock.now_ns + draw_delay(sim);
-    if (at < l->last_at) {
-        at = l->last_at;
-    }
-    l->last_at = at;
-    schedule_drain(sim, a, b, at);
+    /* Held messages go out after a fresh delay (and the link's spike, if any), ahead of
+     * anything sent later (FIFO). */
+    schedule_drain(sim, a, b, link_next_at(sim, l));
 }
 
 void simnet_link_cut(struct simnet *sim, uint32_t a, uint32_t b, bool both)
@@ -1022,6 +1026,18 @@ void simnet_link_heal(struct simnet *sim, uint32_t a, uint32_t b, bool both)
         heal_one(sim, b, a);
     }
     try_establish(sim, a, b);
+}
+
+void simnet_link_delay(struct simnet *sim, uint32_t a, uint32_t b, uint64_t extra_ns, bool both)
+{
+    SQ_ASSERT(a < sim->node_count && b < sim->node_count && a != b);
+    mix(sim, 0xde1a0000u + (a << 8) + b);
+    mix(sim, extra_ns);
+    /* Messages already in flight keep their times; link_next_at() keeps later ones behind them. */
+    sim->links[a][b].extra_ns = extra_ns;
+    if (both) {
+        sim->links[b][a].extra_ns = extra_ns;
+    }
 }
 
 uint64_t simnet_trace_hash(const struct simnet *sim)

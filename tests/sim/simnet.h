@@ -19,6 +19,11 @@
  *    unacknowledged data. If the cut heals within link_timeout_ns the held messages are delivered
  *    in order; otherwise the connection breaks: both ends get peer_failed(SQ_ETIMEDOUT), and
  *    everything held or in flight is lost.
+ *  - simnet_link_delay(a, b, extra, both): a delay spike. Every message sent a->b (and b->a if
+ *    `both`) from now on takes `extra` ns longer, until it is set again (0 clears it). The
+ *    connection does not break, however long the spike: only the peers' own timeouts can react.
+ *    FIFO holds across the changes: a message never arrives before one sent earlier on the
+ *    same connection, so after a spike ends the next messages queue behind the delayed ones.
  *
  * Hooks: a per-node poll function runs after every event delivered to that node (the node's "loop
  * round": call sst_poll() there); a global check function runs after every step (call the
@@ -108,6 +113,10 @@ bool simnet_node_is_crashed(const struct simnet *sim, uint32_t node);
  * broke while both ends still want them only through net_peer_remove/add (as TCP). */
 void simnet_link_cut(struct simnet *sim, uint32_t a, uint32_t b, bool both);
 void simnet_link_heal(struct simnet *sim, uint32_t a, uint32_t b, bool both);
+
+/* Sets the extra delay of link a->b, and of b->a too when `both` (0 clears it). Messages in
+ * flight keep their times. Without a call the network behaves (and hashes) exactly as before. */
+void simnet_link_delay(struct simnet *sim, uint32_t a, uint32_t b, uint64_t extra_ns, bool both);
 
 /* A hash of everything delivered so far (time, kind, ends and bytes of every event). */
 uint64_t simnet_trace_hash(const struct simnet *sim);

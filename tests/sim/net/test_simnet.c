@@ -1,5 +1,6 @@
 /* The simulated network keeps its promises (FIFO per connection, none across, held messages on a
- * cut link, failures on crash and timeout), and a seeded SST run is deterministic. */
+ * cut link, delay spikes that keep FIFO, failures on crash and timeout), and a seeded SST run is
+ * deterministic. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -24,6 +25,7 @@ struct rx {
     int order_violations;
     uint32_t arrival[2 * MSGS]; /* sender of each arrival, in order */
     uint32_t arrivals;
+    uint64_t arrival_at[2 * MSGS]; /* virtual time of each arrival */
     uint8_t bufs[3][8][64];
     uint64_t failed_mask;
     int failed_reason[3];
@@ -43,6 +45,7 @@ static void on_recv(void *arg, uint32_t peer, uint64_t wr_id, int status, uint32
     r->last_imm[peer] = imm;
     r->got[peer]++;
     if (r->arrivals < 2 * MSGS) {
+        r->arrival_at[r->arrivals] = simnet_now(r->sim);
         r->arrival[r->arrivals++] = peer;
     }
     /* Re-post the same buffer. */
@@ -203,6 +206,57 @@ static void test_cut_heal_and_timeout(void **state)
     assert_true(rx[2].failed_mask & (1u << 1));
     assert_int_equal(rx[1].failed_reason[2], SQ_ETIMEDOUT);
     assert_int_equal(rx[0].failed_mask, 0);
+    simnet_destroy(sim);
+}
+
+/* Sends `count` messages 0->1 with imm from `first`, recording when each was sent. */
+static void send_batch(struct simnet *sim, uint32_t first, uint32_t count, uint64_t *sent_at)
+{
+    uint8_t payload[8] = {0};
+    for (uint32_t i = first; i < first + count; i++) {
+        assert_int_equal(net_msg_send(simnet_net(sim, 0), 1, i, payload, 8, 0, 0), SQ_OK);
+        sent_at[i] = simnet_now(sim);
+        simnet_run_until(sim, simnet_now(sim) + 10000);
+    }
+}
+
+static void test_delay_spike(void **state)
+{
+    (void)state;
+    struct rx rx[3];
+    struct simnet *sim = make_sim(99, 3, rx);
+    post_all(sim, &rx[1], 0);
+    post_all(sim, &rx[0], 1);
+    uint64_t sent_at[24];
+    const uint64_t extra = 30 * SQ_NS_PER_MS; /* past the link timeout: a spike is not a cut */
+    /* Before the spike: the usual delay (at most 200 us here). */
+    send_batch(sim, 0, 8, sent_at);
+    simnet_link_delay(sim, 0, 1, extra, false);
+    send_batch(sim, 8, 8, sent_at);
+    /* One way only: 1->0 is not delayed. */
+    uint8_t payload[8] = {0};
+    assert_int_equal(net_msg_send(simnet_net(sim, 1), 0, 0, payload, 8, 0, 0), SQ_OK);
+    simnet_run_until(sim, simnet_now(sim) + SQ_NS_PER_MS);
+    assert_int_equal(rx[0].got[1], 1);
+    assert_int_equal(rx[1].got[0], 8);
+    /* Cleared: later messages are fast again but queue behind the delayed ones (FIFO). */
+    simnet_link_delay(sim, 0, 1, 0, false);
+    send_batch(sim, 16, 8, sent_at);
+    assert_int_equal(rx[1].got[0], 8);
+    simnet_run_idle(sim, 100000);
+    assert_int_equal(rx[1].got[0], 24);
+    assert_int_equal(rx[1].order_violations, 0);
+    assert_int_equal(rx[0].failed_mask | rx[1].failed_mask, 0);
+    for (uint32_t i = 0; i < 24; i++) {
+        uint64_t took = rx[1].arrival_at[i] - sent_at[i];
+        if (i < 8) {
+            assert_true(took <= 200000);
+        } else if (i < 16) {
+            assert_true(took >= extra && took <= extra + 200000);
+        } else {
+            assert_true(rx[1].arrival_at[i] >= rx[1].arrival_at[15]);
+        }
+    }
     simnet_destroy(sim);
 }
 
@@ -372,6 +426,7 @@ int main(void)
         cmocka_unit_test(test_send_waits_for_buffer),
         cmocka_unit_test(test_region_not_announced),
         cmocka_unit_test(test_cut_heal_and_timeout),
+        cmocka_unit_test(test_delay_spike),
         cmocka_unit_test(test_crash),
         cmocka_unit_test(test_determinism),
     };

@@ -1,14 +1,20 @@
 /* Simulation swarm for membership (issue 6) on the deterministic network.
  *
- *   sim_viewchange [--seed S] [--seeds N] [--verbose] [--check-all]
- *   (--seed S alone replays seed S; with --seeds N, runs seeds S..S+N-1)
+ *   sim_viewchange [--seed S] [--seeds N] [--verbose] [--check-all] [--regressions]
+ *   (--seed S alone replays seed S; with --seeds N, runs seeds S..S+N-1; --regressions also runs
+ *   every seed that ever failed, regression_seeds below)
  *
  * Each seed draws 3..7 members, a workload spread over time (SMC and RDMC sizes), network delays
  * and faults, in two phases.
  *
  * Fault phase: crashes of members at random moments (some inside a view change, some of the
  * leader during cleanup), symmetric and one-way link cuts (some heal before the link times out,
- * some break the connection), a graceful leave, a slow member (its persistence lags). Most seeds
+ * some break the connection), a graceful leave, a slow member (its persistence lags), and delay
+ * spikes (simnet_link_delay) on one link one way, one link both ways, or every link of one member,
+ * some at a random moment and some aimed inside a view change: short ones (an extra delay under
+ * 0.6 of the failure timeout) must not be noticed, long ones (one to six timeouts) may get their
+ * member suspected and excluded, so they are drawn only while the disturbed members stay a
+ * minority. The faults of a seed are printed with it (--verbose, or on failure). Most seeds
  * disturb fewer than half of the members; one in six crashes half or more (the survivors must
  * stop: the majority rule) and one in eight ends with every member crashed.
  *
@@ -29,6 +35,8 @@
  *    reaches the highest frontier any member ever saw;
  *  - with a majority up the survivors of the fault phase never stop; with half or more crashed
  *    they do (SQ_EPEER);
+ *  - a seed whose only faults are short delay spikes (and maybe a slow member) installs no view
+ *    but the first: a spike shorter than the failure timeout causes no view change;
  *  - after healing, the group installs one view of every member and delivers the new messages
  *    within 60 s of simulated time;
  *  - every member's invariants (grp_check) held: after every step on one seed in twenty, after
@@ -60,6 +68,20 @@
 #define READD_NS (5 * 1000 * 1000ull) /* a failed peer's connection is re-made after this */
 #define REC_BYTES 24                 /* a log record in a state-transfer chunk */
 #define RECORD_SENDER 0xFFFFu        /* a view's record in the log (settings.view_record) */
+#define SPIKES_MAX 3
+#define SPIKE_ALL UINT32_MAX /* spike.b: every link of spike.a */
+#define FAULT_EVS_MAX (4 * NODES_MAX + 2 * SPIKES_MAX)
+#define MS 1000000ull
+
+/* A delay spike: links a->b (b->a too if `both`; every link of a if b is SPIKE_ALL) take `extra`
+ * ns longer for messages sent during [at, at + len). */
+struct spike {
+    uint32_t a, b;
+    uint32_t spare; /* a node whose links the spike leaves alone (UINT32_MAX: none) */
+    bool both;
+    bool is_long; /* extra at or above the failure timeout: a may be suspected */
+    uint64_t extra, at, len;
+};
 
 struct rec {
     uint64_t vid;
@@ -87,6 +109,11 @@ struct world {
     int64_t frontier_max;             /* highest persistence frontier any member saw */
     uint64_t steps;
     uint64_t check_every;
+    struct spike spikes[SPIKES_MAX];
+    uint32_t spike_count;
+    bool calm; /* no fault but short spikes and a slow member: no view may change */
+    char faults[768]; /* the seed's faults, printed with it */
+    size_t faults_len;
 };
 
 struct recv_buf {
@@ -145,6 +172,20 @@ static void failf(struct world *w, const char *fmt, ...)
     va_start(ap, fmt);
     vsnprintf(w->fail, sizeof(w->fail), fmt, ap);
     va_end(ap);
+}
+
+static void faults_add(struct world *w, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+static void faults_add(struct world *w, const char *fmt, ...)
+{
+    size_t room = sizeof(w->faults) - w->faults_len;
+    va_list ap;
+    va_start(ap, fmt);
+    int k = vsnprintf(w->faults + w->faults_len, room, fmt, ap);
+    va_end(ap);
+    if (k > 0) {
+        w->faults_len += (size_t)k < room ? (size_t)k : room - 1;
+    }
 }
 
 static void fill_payload(uint8_t *p, uint32_t sender, uint32_t counter, uint32_t size)
@@ -553,16 +594,33 @@ static void node_restart(struct node *nd)
     nd->persisted_reported = nd->durable_len - 1;
     nd->persist_scheduled = false;
     nd->slow = false;
+    /* Its last messages die with the old process if they were not delivered yet (a member that
+     * stops loses what it had in flight): once the group is whole again the new process sends
+     * new ones, with new counters so that a copy delivered before the stop is no duplicate. */
+    if (nd->final_queued && nd->to_send + FINAL_MSGS <= MSGS_MAX + FINAL_MSGS) {
+        nd->final_queued = false;
+    }
     node_start(nd, NULL);
 }
 
 struct fault_ev {
     struct world *w;
     uint32_t a, b;
-    int kind; /* 0 crash a, 1 cut a->b (both if b2), 2 heal, 3 leave a */
+    int kind; /* 0 crash a, 1 cut a->b (both if b2), 2 heal, 3 leave a, 4/5 spike on/off */
     bool both;
+    const struct spike *spike;
 };
-static struct fault_ev fault_evs[4 * NODES_MAX];
+static struct fault_ev fault_evs[FAULT_EVS_MAX];
+
+/* Sets the extra delay of every link of spike `s` (0 ends it). */
+static void spike_set(struct world *w, const struct spike *s, uint64_t extra)
+{
+    for (uint32_t b = 0; b < w->n; b++) {
+        if (b != s->a && b != s->spare && (s->b == SPIKE_ALL || s->b == b)) {
+            simnet_link_delay(w->sim, s->a, b, extra, s->both);
+        }
+    }
+}
 
 static void fault_cb(void *arg)
 {
@@ -586,6 +644,21 @@ static void fault_cb(void *arg)
             grp_leave(a->g);
         }
         break;
+    case 4:
+    case 5:
+        /* Spikes belong to the fault phase: healing has ended them all. */
+        if (!w->healed) {
+            const struct spike *s = f->spike;
+            if (f->kind == 4 && s->is_long) {
+                /* Counted as cut away by the majority rule's check (check_stop). */
+                a->cut = true;
+                if (s->b != SPIKE_ALL && s->both) {
+                    w->nodes[s->b].cut = true;
+                }
+            }
+            spike_set(w, s, f->kind == 4 ? s->extra : 0);
+        }
+        break;
     default:
         SQ_ASSERT(false);
     }
@@ -595,6 +668,9 @@ static void heal_cb(void *arg)
 {
     struct world *w = arg;
     w->healed = true;
+    for (uint32_t i = 0; i < w->spike_count; i++) {
+        spike_set(w, &w->spikes[i], 0);
+    }
     for (uint32_t a = 0; a < w->n; a++) {
         for (uint32_t b = 0; b < w->n; b++) {
             if (a != b) {
@@ -632,8 +708,17 @@ static void world_check(void *arg)
  * in was really disturbed (crashed, cut away, or itself excluded). Checked when it stops. */
 static void check_stop(struct world *w, struct node *nd)
 {
-    if (nd->stop_reason == SQ_EVIEW || nd->left || w->healed) {
-        return; /* excluded (suspected, or cut away) or left: it rejoins after healing */
+    if (nd->left || w->healed) {
+        return; /* left, or stopped while joining back: it rejoins after healing */
+    }
+    if (nd->stop_reason == SQ_EVIEW) {
+        /* Excluded: only a member some fault cut away (a cut, a long delay spike) may be
+         * suspected; a short spike, a slow member or others' crashes must not make it look
+         * failed. It rejoins after healing. */
+        if (!nd->cut) {
+            failf(w, "node %u excluded (suspected) though no fault cut it away", nd->id);
+        }
+        return;
     }
     uint32_t members = 0, lost = 0, rip = 0;
     for (uint32_t j = 0; j < w->n; j++) {
@@ -796,6 +881,87 @@ static void oracle(struct world *w)
 
 static bool check_all;
 
+/* Draws the seed's delay spikes (after every other fault, so the other faults of a seed stay as
+ * they were drawn before spikes existed) and schedules them on order[n - 1], the member no fault
+ * crashes before healing. Short ones anywhere; long ones only on members order[disturbed..] while
+ * the disturbed stay a minority (a long spike can get its member, or both ends of a two-way link
+ * spike, suspected and excluded). Some are aimed inside the view change that follows a crash:
+ * after the crash is detected (fail_detect_ns), within the next 10 ms. Short ones leave the links
+ * of the member a cut isolates alone: a cut holds what a spike delayed, so the two add up to a
+ * silence longer than either (a second disturbed member). */
+static void draw_spikes(struct world *w, struct sq_prng *p, const uint32_t *order,
+                        const uint64_t *crash_at, uint32_t disturbed, uint32_t cut_victim,
+                        uint64_t fail_detect, uint64_t horizon, uint32_t *nf)
+{
+    uint32_t minority_max = (w->n - 1) / 2;
+    uint64_t t0 = simnet_now(w->sim);
+    w->spike_count = (uint32_t)sq_prng_below(p, SPIKES_MAX + 1);
+    for (uint32_t i = 0; i < w->spike_count; i++) {
+        struct spike *s = &w->spikes[i];
+        uint32_t shape = (uint32_t)sq_prng_below(p, 3); /* one way, both ways, every link */
+        uint32_t slots = shape == 1 ? 2 : 1;
+        s->is_long = !w->majority_lost && disturbed + slots <= minority_max &&
+                     sq_prng_chance(p, 1, 2);
+        s->spare = UINT32_MAX;
+        if (s->is_long) {
+            /* One way a->b gets only a suspected (b hears nothing from it); both ways, both. */
+            s->a = order[disturbed];
+            s->b = shape == 1 ? order[disturbed + 1] : SPIKE_ALL;
+            if (shape == 0) {
+                s->b = (s->a + 1 + (uint32_t)sq_prng_below(p, w->n - 1)) % w->n;
+            }
+            disturbed += slots;
+            s->extra = sq_prng_range(p, FAIL_TIMEOUT_NS, 6 * FAIL_TIMEOUT_NS);
+            w->calm = false;
+        } else {
+            s->a = (uint32_t)sq_prng_below(p, w->n);
+            s->b = (s->a + 1 + (uint32_t)sq_prng_below(p, w->n - 1)) % w->n;
+            if (shape == 2) {
+                s->b = SPIKE_ALL;
+            }
+            s->spare = cut_victim;
+            if (cut_victim != UINT32_MAX && (s->a == cut_victim || s->b == cut_victim)) {
+                /* Moved to the next member past the victim (n >= 3 leaves one). */
+                uint32_t other = s->a == cut_victim ? s->b : s->a;
+                uint32_t next = (cut_victim + 1) % w->n;
+                next = next == other ? (next + 1) % w->n : next;
+                if (s->a == cut_victim) {
+                    s->a = next;
+                } else {
+                    s->b = next;
+                }
+            }
+            /* Under 0.6 of the timeout: the silence a peer sees is the spike plus a heartbeat
+             * period, a tick and the usual delay, all well inside the timeout. */
+            s->extra = sq_prng_range(p, FAIL_TIMEOUT_NS / 20, FAIL_TIMEOUT_NS * 6 / 10);
+        }
+        s->both = shape == 1 || (shape == 2 && sq_prng_chance(p, 1, 2));
+        s->len = sq_prng_range(p, 1 * MS, 100 * MS);
+        bool in_vc = w->crashes > 0 && sq_prng_chance(p, 1, 2);
+        if (in_vc) {
+            uint64_t c = crash_at[sq_prng_below(p, w->crashes)];
+            s->at = c + fail_detect + sq_prng_below(p, 10 * MS);
+        } else {
+            s->at = t0 + sq_prng_below(p, horizon);
+        }
+        char b[16] = "*";
+        if (s->b != SPIKE_ALL) {
+            snprintf(b, sizeof(b), "%u", s->b);
+        } else if (s->spare != UINT32_MAX) {
+            snprintf(b, sizeof(b), "*-%u", s->spare); /* every link but those of s->spare */
+        }
+        faults_add(w, "spike %u%s%s +%llums for %llums @%llums%s%s; ", s->a,
+                   s->both ? "<->" : "->", b, (unsigned long long)(s->extra / MS),
+                   (unsigned long long)(s->len / MS), (unsigned long long)((s->at - t0) / MS),
+                   s->is_long ? " long" : "", in_vc ? " in-vc" : "");
+        uint32_t anchor = order[w->n - 1];
+        fault_evs[*nf] = (struct fault_ev){.w = w, .a = s->a, .kind = 4, .spike = s};
+        simnet_call_at(w->sim, s->at, anchor, fault_cb, &fault_evs[(*nf)++]);
+        fault_evs[*nf] = (struct fault_ev){.w = w, .a = s->a, .kind = 5, .spike = s};
+        simnet_call_at(w->sim, s->at + s->len, anchor, fault_cb, &fault_evs[(*nf)++]);
+    }
+}
+
 static int run_one(uint64_t seed, bool verbose, uint64_t *trace)
 {
     struct world w;
@@ -878,6 +1044,7 @@ static int run_one(uint64_t seed, bool verbose, uint64_t *trace)
         order[j] = t;
     }
     uint32_t nf = 0;
+    uint64_t crash_at[NODES_MAX];
     for (uint32_t c = 0; c < w.crashes; c++) {
         /* Sometimes two crashes close together: the second lands inside the view change (and
          * sometimes it is the leader, rank 0, during cleanup). */
@@ -885,9 +1052,13 @@ static int run_one(uint64_t seed, bool verbose, uint64_t *trace)
         if (c > 0 && sq_prng_chance(&p, 1, 3)) {
             at = t0 + sq_prng_below(&p, 30 * 1000 * 1000ull);
         }
+        crash_at[c] = at;
+        faults_add(&w, "crash %u @%llums; ", order[c], (unsigned long long)((at - t0) / MS));
         fault_evs[nf] = (struct fault_ev){.w = &w, .a = order[c], .kind = 0};
         simnet_call_at(w.sim, at, order[c], fault_cb, &fault_evs[nf++]);
     }
+    uint32_t disturbed = w.crashes; /* members the faults may take away (order[0..disturbed)) */
+    uint32_t cut_victim = UINT32_MAX;
     /* Without a lost majority: maybe a cut that isolates one member (both ways or one way), maybe
      * a graceful leave, maybe a slow member, among the members that do not crash. */
     if (!w.majority_lost && w.crashes < minority_max) {
@@ -897,6 +1068,10 @@ static int run_one(uint64_t seed, bool verbose, uint64_t *trace)
         uint64_t len = sq_prng_chance(&p, 1, 2) ? sq_prng_below(&p, sc.link_timeout_ns / 2)
                                                 : sc.link_timeout_ns * 2;
         if (sq_prng_chance(&p, 1, 2)) {
+            disturbed++;
+            cut_victim = a;
+            faults_add(&w, "cut %u%s* %llums @%llums; ", a, both ? "<->" : "->",
+                       (unsigned long long)(len / MS), (unsigned long long)((at - t0) / MS));
             for (uint32_t b = 0; b < w.n && nf + 2 <= 4 * NODES_MAX; b++) {
                 if (b == a) {
                     continue;
@@ -907,12 +1082,20 @@ static int run_one(uint64_t seed, bool verbose, uint64_t *trace)
                 simnet_call_at(w.sim, at + len, a, fault_cb, &fault_evs[nf++]);
             }
         } else if (sq_prng_chance(&p, 1, 2)) {
+            disturbed++;
+            faults_add(&w, "leave %u @%llums; ", a, (unsigned long long)((at - t0) / MS));
             fault_evs[nf] = (struct fault_ev){.w = &w, .a = a, .kind = 3};
             simnet_call_at(w.sim, at, a, fault_cb, &fault_evs[nf++]);
         }
     }
     if (!w.majority_lost && sq_prng_chance(&p, 1, 4)) {
         w.nodes[order[w.n - 1]].slow = true;
+        faults_add(&w, "slow %u; ", order[w.n - 1]);
+    }
+    w.calm = disturbed == 0 && !w.total_crash;
+    draw_spikes(&w, &p, order, crash_at, disturbed, cut_victim, sc.fail_detect_ns, horizon, &nf);
+    if (w.total_crash) {
+        faults_add(&w, "total crash at heal; ");
     }
     simnet_call_at(w.sim, w.heal_at, order[w.n - 1], heal_cb, &w);
     simnet_set_check(w.sim, world_check, &w);
@@ -935,6 +1118,12 @@ static int run_one(uint64_t seed, bool verbose, uint64_t *trace)
     if (w.fail[0] == '\0') {
         oracle(&w);
     }
+    for (uint64_t v = 1; v < VIEWS_MAX && w.calm && w.fail[0] == '\0'; v++) {
+        if (w.view_members[v] != 0) {
+            failf(&w, "view %llu installed though the only faults were short delay spikes",
+                  (unsigned long long)v);
+        }
+    }
     uint64_t h = simnet_trace_hash(w.sim);
     for (uint32_t i = 0; i < w.n; i++) {
         for (int64_t v = 0; v < w.nodes[i].log_len; v++) {
@@ -945,11 +1134,13 @@ static int run_one(uint64_t seed, bool verbose, uint64_t *trace)
     }
     *trace = h;
     if (verbose || w.fail[0] != '\0') {
-        fprintf(stderr, "seed %" PRIu64 ": n=%u crashes=%u%s%s views=%llu t=%.3fs %s%s\n", seed,
-                w.n, w.crashes, w.majority_lost ? " (majority lost)" : "",
+        fprintf(stderr,
+                "seed %" PRIu64 ": n=%u crashes=%u%s%s views=%llu t=%.3fs %s%s\n  faults: %s\n",
+                seed, w.n, w.crashes, w.majority_lost ? " (majority lost)" : "",
                 w.total_crash ? " (total restart)" : "",
                 (unsigned long long)grp_view(w.nodes[0].g)->vid,
-                (double)(simnet_now(w.sim) - t0) / 1e9, w.fail[0] ? "FAIL: " : "ok", w.fail);
+                (double)(simnet_now(w.sim) - t0) / 1e9, w.fail[0] ? "FAIL: " : "ok", w.fail,
+                w.faults_len > 0 ? w.faults : "none");
     }
     for (uint32_t i = 0; i < w.n; i++) {
         grp_group_destroy(w.nodes[i].g);
@@ -963,8 +1154,40 @@ static int run_one(uint64_t seed, bool verbose, uint64_t *trace)
     return w.fail[0] ? 1 : 0;
 }
 
+/* Every seed that ever failed, run with --regressions (ctest does) besides the range, each with
+ * what it caught. The first four failed while delay spikes were added (test model, not group.c);
+ * the fix of 951, 967 and 1065 changed what they draw, so they now run other faults. */
+static const uint64_t regression_seeds[] = {
+    895,  /* a member restarted after its last messages were queued: nobody sent them again */
+    951,  /* a short spike on the links of a cut member: the two added up to a long silence */
+    967,  /* the same */
+    1065, /* the same */
+    2419, /* a member waiting in the old view on one slowed by a spike (then crashed) timed out
+           * those that had installed the next view and stopped by the majority rule (group.c;
+           * the draws of every-link spikes were fixed since, so it runs other faults now) */
+    1408, /* the leader failed before its commit reached every member: the one it missed waited
+           * for a commit from the next leader, which had moved on (group.c) */
+    1465, /* the same, with a crash of the leader */
+};
+
+/* Runs seed `s` (twice when `twice`, to check it is deterministic); returns the failures. */
+static uint64_t run_seed(uint64_t s, bool verbose, bool twice)
+{
+    uint64_t t1, t2;
+    if (run_one(s, verbose, &t1) != 0) {
+        fprintf(stderr, "FAILED: replay with: sim_viewchange --seed %" PRIu64 "\n", s);
+        return 1;
+    }
+    if (twice && (run_one(s, false, &t2) != 0 || t1 != t2)) {
+        fprintf(stderr, "FAILED: seed %" PRIu64 " is not deterministic\n", s);
+        return 1;
+    }
+    return 0;
+}
+
 int main(int argc, char **argv)
 {
+    bool regressions = false;
     uint64_t seed = 1, seeds = 1;
     bool verbose = false, one = false, many = false;
     for (int i = 1; i < argc; i++) {
@@ -978,9 +1201,12 @@ int main(int argc, char **argv)
             verbose = true;
         } else if (strcmp(argv[i], "--check-all") == 0) {
             check_all = true;
+        } else if (strcmp(argv[i], "--regressions") == 0) {
+            regressions = true;
         } else {
             fprintf(stderr,
-                    "usage: sim_viewchange [--seed S] [--seeds N] [--verbose] [--check-all]\n");
+                    "usage: sim_viewchange [--seed S] [--seeds N] [--verbose] [--check-all] "
+                    "[--regressions]\n");
             return 2;
         }
     }
@@ -988,21 +1214,18 @@ int main(int argc, char **argv)
     if (one && !many) {
         seeds = 1; /* --seed S alone replays one seed; with --seeds N it is the first of N */
     }
-    uint64_t failed = 0;
-    for (uint64_t s = seed; s < seed + seeds; s++) {
-        uint64_t t1, t2;
-        if (run_one(s, verbose, &t1) != 0) {
-            fprintf(stderr, "FAILED: replay with: sim_viewchange --seed %" PRIu64 "\n", s);
-            failed++;
-            continue;
-        }
-        if (s % 25 == 0 || one) {
-            if (run_one(s, false, &t2) != 0 || t1 != t2) {
-                fprintf(stderr, "FAILED: seed %" PRIu64 " is not deterministic\n", s);
-                failed++;
-            }
+    uint64_t failed = 0, total = seeds;
+    for (size_t i = 0; regressions && i < sizeof(regression_seeds) / sizeof(regression_seeds[0]);
+         i++) {
+        uint64_t s = regression_seeds[i];
+        if (s < seed || s >= seed + seeds) {
+            failed += run_seed(s, verbose, true);
+            total++;
         }
     }
-    printf("%" PRIu64 " passed, %" PRIu64 " failed\n", seeds - failed, failed);
+    for (uint64_t s = seed; s < seed + seeds; s++) {
+        failed += run_seed(s, verbose, s % 25 == 0 || one);
+    }
+    printf("%" PRIu64 " passed, %" PRIu64 " failed\n", total - failed, failed);
     return failed ? 1 : 0;
 }

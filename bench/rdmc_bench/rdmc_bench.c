@@ -17,6 +17,7 @@
  *
  * Usage: rdmc_bench [--rate-mbit R (0: no limit)] [--size-mib S] [--block-kib B] [--msgs M]
  *                   [--ns 4,8] [--scheds pipeline,sequential] [--window W] [--debug]
+ *                   [--no-extras]
  * Output (stdout): one JSON line. Progress and errors: stderr. --debug adds every host's tc
  * statistics after each run (stderr). */
 #include <errno.h>
@@ -61,7 +62,8 @@ struct b_opts {
     uint32_t ns_count;
     enum rdmc_sched scheds[RDMC_SCHED_COUNT];
     uint32_t sched_count;
-    bool debug; /* driver: tc statistics of every host after each run, on stderr */
+    bool debug;     /* driver: tc statistics of every host after each run, on stderr */
+    bool no_extras; /* driver: skip the one-link (n = 2) and the unlimited ceiling runs */
     /* node mode */
     int node;
     uint32_t n;
@@ -500,7 +502,8 @@ static int b_topology(uint32_t hosts, uint32_t rate_mbit)
             return -1;
         }
     }
-    return b_set_rate(hosts, rate_mbit, burst);
+    /* Rate 0: the links stay unlimited (there is no qdisc to remove yet). */
+    return rate_mbit == 0 ? 0 : b_set_rate(hosts, rate_mbit, burst);
 }
 
 struct b_child {
@@ -830,7 +833,9 @@ static int b_driver_main(const struct b_opts *o)
 
     struct b_result rs[1 + 4 * RDMC_SCHED_COUNT];
     uint32_t count = 0;
-    b_run_config(o, 2, RDMC_SCHED_PIPELINE, &rs[count++]); /* one link through the stack */
+    if (!o->no_extras) {
+        b_run_config(o, 2, RDMC_SCHED_PIPELINE, &rs[count++]); /* one link through the stack */
+    }
     for (uint32_t i = 0; i < o->ns_count; i++) {
         for (uint32_t s = 0; s < o->sched_count; s++) {
             b_run_config(o, o->ns[i], o->scheds[s], &rs[count++]);
@@ -843,7 +848,7 @@ static int b_driver_main(const struct b_opts *o)
     for (uint32_t i = 1; i < o->ns_count; i++) {
         n_max = o->ns[i] > n_max ? o->ns[i] : n_max;
     }
-    if (o->rate_mbit != 0 && b_set_rate(hosts, 0, 0) == 0) {
+    if (o->rate_mbit != 0 && !o->no_extras && b_set_rate(hosts, 0, 0) == 0) {
         b_run_config(o, n_max, RDMC_SCHED_PIPELINE, &ceiling);
     }
     b_cleanup();
@@ -912,7 +917,7 @@ static int b_usage(void)
 {
     fprintf(stderr, "usage: rdmc_bench [--rate-mbit R] [--size-mib S] [--block-kib B] "
                     "[--msgs M] [--ns 4,8] [--scheds pipeline,sequential] [--window W] "
-                    "[--debug]\n");
+                    "[--debug] [--no-extras]\n");
     return 2;
 }
 
@@ -920,7 +925,7 @@ int main(int argc, char **argv)
 {
     struct b_opts o = {.rate_mbit = 500,
                        .size_mib = 64,
-                       .block_kib = 1024,
+                       .block_kib = 256,
                        .msgs = 3,
                        .window = 4,
                        .ns = {4, 8},
@@ -932,6 +937,10 @@ int main(int argc, char **argv)
         const char *a = argv[i];
         if (strcmp(a, "--debug") == 0) {
             o.debug = true;
+            continue;
+        }
+        if (strcmp(a, "--no-extras") == 0) {
+            o.no_extras = true;
             continue;
         }
         const char *v = i + 1 < argc ? argv[i + 1] : NULL;

@@ -15,11 +15,24 @@
  * veth/bridge/TCP work and the copies of every host). A limited figure close to that ceiling was
  * set by the machine, not by the links or the schedule.
  *
+ * CPU, per run, to tell which one limited it: `host_user_s`/`host_sys_s` are the user and system
+ * time of the host processes from their warm-up completion to their exit (wait4 less what each
+ * reported at warm-up; they idle between), and `machine_idle_pct` is the idle share of all CPUs
+ * in /proc/stat from "go" to the last completion. Kernel work done in softirq context (the tbf
+ * dequeue timer pushes packets through veth, bridge and the receiver's TCP) is not charged to the
+ * hosts; the machine's idle share includes it, and the other tenants of a shared machine too.
+ *
+ * Blocks are 256 KiB by default: the pipeline needs k + log2(n) - 1 steps for k blocks, so with
+ * 64 MiB messages 1 MiB blocks (k = 64) lose more to filling and draining the pipeline, and to the
+ * gap between messages, than 256 KiB blocks (k = 256) lose to per-block overhead. Receivers store
+ * blocks straight into their pre-touched message buffers (rdmc_net_on_recv_place).
+ *
  * Usage: rdmc_bench [--rate-mbit R (0: no limit)] [--size-mib S] [--block-kib B] [--msgs M]
  *                   [--ns 4,8] [--scheds pipeline,sequential] [--window W] [--debug]
  *                   [--no-extras]
  * Output (stdout): one JSON line. Progress and errors: stderr. --debug adds every host's tc
- * statistics after each run (stderr). */
+ * statistics after each run (stderr); --no-extras skips the one-link and ceiling runs. Method
+ * and measured figures: docs/rdmc.md §6. */
 #include <errno.h>
 #include <fcntl.h>
 #include <malloc.h>

@@ -91,6 +91,30 @@ int net_frame_parse(const uint8_t *buf, size_t avail, size_t body_max, struct ne
     return SQ_OK;
 }
 
+int net_frame_parse_send_head(const uint8_t *buf, size_t avail, size_t body_max,
+                              struct net_frame *f)
+{
+    if (avail < NET_SEND_HDR_BYTES) {
+        return SQ_EAGAIN;
+    }
+    uint32_t body = sq_le32_load(buf);
+    if (body > body_max || buf[NET_FRAME_LEN_BYTES] != NET_FR_SEND ||
+        body < NET_SEND_HDR_BYTES - NET_FRAME_LEN_BYTES) {
+        return SQ_ENOTFOUND; /* not a well-formed SEND head: net_frame_parse() says what it is */
+    }
+    memset(f, 0, sizeof(*f));
+    struct sq_dec d;
+    sq_dec_init(&d, buf + NET_FRAME_LEN_BYTES, NET_SEND_HDR_BYTES - NET_FRAME_LEN_BYTES);
+    sq_dec_u8(&d, &f->type);
+    sq_dec_u8(&d, &f->flags);
+    sq_dec_u32(&d, &f->imm);
+    if (sq_dec_finish(&d) != SQ_OK || (f->flags & ~NET_FRAME_FLAG_ACK) != 0) {
+        return SQ_ENOTFOUND;
+    }
+    f->data_size = (size_t)body - (NET_SEND_HDR_BYTES - NET_FRAME_LEN_BYTES);
+    return SQ_OK;
+}
+
 /* Writes the length prefix once the body is known: `total` is the whole frame's size. */
 static size_t finish(uint8_t *out, struct sq_enc *e, size_t data_size)
 {

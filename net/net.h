@@ -90,6 +90,17 @@ struct net_handler {
     /* A signaled write or send finished: SQ_OK once the peer applied it, SQ_EPEER if the peer
      * failed first. */
     void (*completion)(void *arg, uint32_t peer, uint64_t wr_id, int status);
+    /* Optional, and only a hint: a SEND of `size` bytes with immediate `imm` from `peer` is
+     * arriving for posted buffer `wr_id`, and `offset` bytes of its payload are stored so far.
+     * The handler may name another place for the payload (`size` writable bytes) so that it is not
+     * copied out of the posted buffer later, or return NULL for the posted buffer. A transport
+     * that stores a payload in pieces while other events run (TCP) asks again before each piece,
+     * and the pointer is borrowed only for storing that piece: a place the handler withdraws (NULL
+     * after non-NULL) is not written again, and the rest of that frame goes to the posted buffer,
+     * so the frame's bytes are in neither place whole. recv_done follows as usual. Transports that
+     * cannot steer a payload (verbs, the simulated network) never call it. */
+    void *(*recv_place)(void *arg, uint32_t peer, uint64_t wr_id, uint32_t imm, size_t size,
+                        size_t offset);
 };
 
 struct net;

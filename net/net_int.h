@@ -67,6 +67,14 @@ struct net_frame {
 int net_frame_parse(const uint8_t *buf, size_t avail, size_t body_max, struct net_frame *f,
                     size_t *used);
 
+/* Parses only the head of a SEND frame (length, type, flags, imm) from `avail` bytes, so that its
+ * payload can be read straight into its destination. SQ_OK: *f has type, flags, imm and data_size
+ * (data is NULL) and the payload starts NET_SEND_HDR_BYTES into the frame. SQ_EAGAIN: fewer than
+ * NET_SEND_HDR_BYTES bytes. SQ_ENOTFOUND: anything else (another type, a bad length or flag):
+ * net_frame_parse() of the whole frame decides what it is. */
+int net_frame_parse_send_head(const uint8_t *buf, size_t avail, size_t body_max,
+                              struct net_frame *f);
+
 /* Encoders. Each writes a whole frame header into `out` (NET_FRAME_HDR_BYTES_MAX bytes, or the
  * whole small frame) and returns its size; for WRITE and SEND the `data_size` payload bytes follow
  * separately. */

@@ -26,6 +26,9 @@
 #define RX_BYTES_INIT (64u * 1024)
 #define RX_BUDGET_BYTES (4u * 1024 * 1024) /* read at most this much per readiness callback */
 #define PENDING_MAX NET_PEERS_MAX          /* accepted connections not yet identified */
+/* A SEND payload at least this long that is not in `rx` whole is read straight into its place
+ * (the posted buffer, or where handler.recv_place says) instead of through `rx` and a copy. */
+#define DIRECT_MIN_BYTES (64u * 1024)
 
 enum conn_state {
     CONN_DIALLING = 0, /* non-blocking connect in progress */
@@ -52,6 +55,15 @@ struct conn {
     struct conn *next_dirty;
     bool paused; /* a SEND waits for a posted buffer: reading stopped */
     bool dead;   /* closed while a callback up the stack still holds it */
+    /* A large SEND being read straight into place (DIRECT_MIN_BYTES): its head, the payload bytes
+     * stored so far, and whether handler.recv_place is still asked where they go. Its posted
+     * buffer stays at the head of the peer's queue until the payload is complete. */
+    bool rx_direct;
+    bool rx_steer;
+    uint8_t rx_flags;
+    uint32_t rx_imm;
+    size_t rx_size;
+    size_t rx_done;
 };
 
 struct remote_region {
@@ -588,12 +600,116 @@ static const char *acceptor_refusal(struct tcp_net *t, uint32_t id)
 }
 
 /* Parses and handles buffered frames. Returns false when the connection was closed. */
+/* Where the next payload bytes of the direct SEND go: the place handler.recv_place names (asked
+ * before every piece, since other events run between pieces and may withdraw it), else the posted
+ * buffer. */
+static uint8_t *direct_dst(struct conn *c)
+{
+    struct peer *p = &c->t->peers[c->peer_index];
+    SQ_ASSERT(c->rx_direct && p->recv_count > 0);
+    const struct posted *b = &p->recvs[p->recv_head];
+    const struct net_handler *h = &c->t->base.handler;
+    if (c->rx_steer) {
+        void *d = h->recv_place(h->arg, p->id, b->wr_id, c->rx_imm, c->rx_size, c->rx_done);
+        if (d != NULL) {
+            return d;
+        }
+        c->rx_steer = false; /* withdrawn (or never given): the posted buffer from now on */
+    }
+    return b->buf;
+}
+
+/* The direct SEND's payload is complete: its posted buffer is reported done. False when the
+ * handler removed the peer. */
+static bool direct_finish(struct conn *c)
+{
+    struct tcp_net *t = c->t;
+    struct peer *p = &t->peers[c->peer_index];
+    SQ_ASSERT(c->rx_direct && c->rx_done == c->rx_size && p->recv_count > 0);
+    struct posted b = p->recvs[p->recv_head];
+    p->recv_head = (p->recv_head + 1) % NET_RECVS_MAX;
+    p->recv_count--;
+    c->rx_direct = false;
+    if (c->rx_flags & NET_FRAME_FLAG_ACK) {
+        p->rx_signaled++;
+        p->ack_owed = true;
+    }
+    const struct net_handler *h = &t->base.handler;
+    if (h->recv_done != NULL) {
+        h->recv_done(h->arg, p->id, b.wr_id, SQ_OK, c->rx_imm, c->rx_size);
+    }
+    if (p->state != NET_PEER_UP || p->conn != c) {
+        return false;
+    }
+    if (p->ack_owed) {
+        uint8_t hdr[NET_FRAME_HDR_BYTES_MAX];
+        (void)conn_queue(c, hdr, net_frame_enc_ack(hdr, p->rx_signaled), NULL, 0, false);
+        p->ack_owed = false;
+    }
+    return true;
+}
+
+enum direct_start {
+    DIRECT_NO = 0, /* not a large, incomplete SEND: parse it whole */
+    DIRECT_STARTED,
+    DIRECT_PAUSED, /* no posted buffer yet */
+    DIRECT_DEAD,   /* the peer failed */
+};
+
+/* At a frame boundary `pos` of an up connection: starts reading a large SEND's payload straight
+ * into place when only part of it is in `rx`. The part already read is stored at once, so the
+ * rest of `rx` is consumed. */
+static enum direct_start direct_begin(struct conn *c, size_t pos)
+{
+    struct tcp_net *t = c->t;
+    struct net_frame f;
+    size_t avail = c->rx_len - pos;
+    if (net_frame_parse_send_head(c->rx + pos, avail, NET_BODY_BYTES_MAX, &f) != SQ_OK ||
+        f.data_size < DIRECT_MIN_BYTES || avail >= NET_SEND_HDR_BYTES + f.data_size) {
+        return DIRECT_NO;
+    }
+    struct peer *p = &t->peers[c->peer_index];
+    if (p->recv_count == 0) {
+        return DIRECT_PAUSED;
+    }
+    if (f.data_size > p->recvs[p->recv_head].cap) {
+        peer_fail(t, p, SQ_ETOOBIG, "send longer than the posted buffer");
+        return DIRECT_DEAD;
+    }
+    c->rx_direct = true;
+    c->rx_steer = t->base.handler.recv_place != NULL;
+    c->rx_flags = f.flags;
+    c->rx_imm = f.imm;
+    c->rx_size = f.data_size;
+    c->rx_done = 0;
+    size_t have = avail - NET_SEND_HDR_BYTES;
+    if (have > 0) {
+        memcpy(direct_dst(c), c->rx + pos + NET_SEND_HDR_BYTES, have);
+        c->rx_done = have;
+    }
+    return DIRECT_STARTED;
+}
+
 static bool conn_process(struct conn *c)
 {
     struct tcp_net *t = c->t;
     size_t pos = 0;
     bool alive = true;
     while (alive) {
+        if (c->state == CONN_UP) {
+            enum direct_start ds = direct_begin(c, pos);
+            if (ds == DIRECT_DEAD) {
+                return false;
+            }
+            if (ds == DIRECT_PAUSED) {
+                c->paused = true;
+                break;
+            }
+            if (ds == DIRECT_STARTED) {
+                pos = c->rx_len;
+                break;
+            }
+        }
         struct net_frame f;
         size_t used = 0;
         size_t body_max = c->state == CONN_UP ? NET_BODY_BYTES_MAX : NET_HS_BODY_BYTES_MAX;
@@ -718,11 +834,20 @@ static void conn_read(struct conn *c)
     struct tcp_net *t = c->t;
     size_t budget = RX_BUDGET_BYTES;
     while (budget > 0 && !c->paused) {
-        if (!rx_reserve(c)) {
-            conn_fail(c, SQ_ENOMEM, "cannot grow the receive buffer");
-            return;
+        uint8_t *into;
+        size_t room;
+        if (c->rx_direct) {
+            into = direct_dst(c) + c->rx_done;
+            room = c->rx_size - c->rx_done;
+        } else {
+            if (!rx_reserve(c)) {
+                conn_fail(c, SQ_ENOMEM, "cannot grow the receive buffer");
+                return;
+            }
+            into = c->rx + c->rx_len;
+            room = c->rx_cap - c->rx_len;
         }
-        ssize_t r = read(c->fd, c->rx + c->rx_len, c->rx_cap - c->rx_len);
+        ssize_t r = read(c->fd, into, room);
         if (r < 0) {
             if (errno == EINTR) {
                 continue;
@@ -737,14 +862,21 @@ static void conn_read(struct conn *c)
             conn_fail(c, SQ_ECLOSED, "connection closed by peer");
             return;
         }
-        bool drained = (size_t)r < c->rx_cap - c->rx_len;
+        bool drained = (size_t)r < room;
         budget = (size_t)r >= budget ? 0 : budget - (size_t)r;
-        c->rx_len += (size_t)r;
         if (c->peer_index >= 0) {
             t->peers[c->peer_index].last_rx_ns = sq_loop_now(t->loop);
         }
-        if (!conn_process(c)) {
-            return;
+        if (c->rx_direct) {
+            c->rx_done += (size_t)r;
+            if (c->rx_done == c->rx_size && !direct_finish(c)) {
+                return;
+            }
+        } else {
+            c->rx_len += (size_t)r;
+            if (!conn_process(c)) {
+                return;
+            }
         }
         if (drained) {
             break; /* a short read emptied the socket; epoll (level-triggered) reports more */

@@ -756,7 +756,10 @@ static int recv_data(struct rdmc_engine *eng, struct rdmc_group *g, uint32_t pee
         return corrupt(eng, g, peer, "bad block length", imm, len);
     }
     if (!held_test(g, block)) {
-        memcpy(g->buf + (size_t)block * g->settings.block_bytes, data, len);
+        uint8_t *dst = g->buf + (size_t)block * g->settings.block_bytes;
+        if (data != dst) { /* else the transport stored it in place (rdmc_engine_recv_place) */
+            memcpy(dst, data, len);
+        }
         held_set(g, block);
         if (block == g->k - 1) {
             g->last_len = (uint32_t)len;
@@ -837,6 +840,32 @@ int rdmc_engine_recv(struct rdmc_engine *eng, uint32_t peer, uint32_t imm, const
     }
     leave(eng);
     return rc;
+}
+
+void *rdmc_engine_recv_place(const struct rdmc_engine *eng, uint32_t peer, uint32_t imm,
+                             size_t len)
+{
+    if (rdmc_imm_type(imm) != RDMC_IMM_DATA) {
+        return NULL;
+    }
+    const struct rdmc_group *g = eng->by_id[rdmc_imm_group(imm)];
+    if (g == NULL || g->phase != RDMC_PHASE_ACTIVE || is_root(g)) {
+        return NULL;
+    }
+    uint32_t rank = rank_of(g, peer);
+    if (rank == NO_RANK || rank == g->rank) {
+        return NULL;
+    }
+    /* The same rule as recv_data: the earliest credited transfer from that source. */
+    uint32_t i = 0;
+    while (i < g->pend_count && g->pend[i].op.src != rank) {
+        i++;
+    }
+    uint32_t block = rdmc_imm_field(imm);
+    if (i == g->pend_count || block != g->pend[i].op.block || !len_ok(g, g->k, block, len)) {
+        return NULL;
+    }
+    return g->buf + (size_t)block * g->settings.block_bytes;
 }
 
 void rdmc_engine_peer_failed(struct rdmc_engine *eng, uint32_t peer)

@@ -303,6 +303,20 @@ int rdmc_group_send(struct rdmc_engine *eng, uint32_t group_id, const void *data
 int rdmc_engine_recv(struct rdmc_engine *eng, uint32_t peer, uint32_t imm, const void *data,
                      size_t len);
 
+/* Where rdmc_engine_recv() would store the payload of a frame from `peer` with immediate `imm` and
+ * `len` bytes if it arrived now: for a DATA that is the transfer expected next from `peer` (the
+ * earliest one credited), with the right length, the block's place in the message buffer; NULL
+ * for anything else (DATA_FIRST, whose buffer `alloc` gives only once k is known; READY; OTHER;
+ * unknown or failed groups; frames the engine would reject). Read-only; any thread state, even
+ * inside upcalls. A transport may store the payload there directly and then pass that same
+ * pointer as `data` to rdmc_engine_recv(), which does not copy it again. The answer stays the same
+ * until that frame is received or the group fails or is destroyed, so a caller that stores in
+ * pieces asks again before each piece and stops writing when the answer changes. For a block
+ * already held (a redundant clamped transfer) it is the same place: the payload is the same
+ * bytes. */
+void *rdmc_engine_recv_place(const struct rdmc_engine *eng, uint32_t peer, uint32_t imm,
+                             size_t len);
+
 /* Event: the connection to node `peer` broke (or the membership layer declared it failed). Every
  * group with `peer` as a member fails with SQ_EPEER; early credits from `peer` are dropped. */
 void rdmc_engine_peer_failed(struct rdmc_engine *eng, uint32_t peer);
@@ -351,7 +365,10 @@ void rdmc_check(const struct rdmc_engine *eng);
  * the adapter keeps `recvs_per_peer` buffers of `recv_bytes` posted for every peer it was given;
  * each arriving send is handed to rdmc_engine_recv() (the engine copies the block into the
  * message buffer) and its buffer is posted again at once. Sends with an RDMC_IMM_OTHER immediate
- * go to `other_recv`, so another module may share the transport's two-sided sends.
+ * go to `other_recv`, so another module may share the transport's two-sided sends. On a transport
+ * that asks handler.recv_place (TCP), a block the engine expects is stored straight into the
+ * message buffer (rdmc_engine_recv_place) and not copied at all; the first block of a message
+ * still goes through the posted buffer, since the message buffer exists only once k is known.
  *
  * The transport has no "writable again" event: after io.send met SQ_EFULL or SQ_EAGAIN the adapter
  * retries at its next event, and the owner calls rdmc_net_poll() once per loop round (cheap when
@@ -400,11 +417,15 @@ void rdmc_net_peer_remove(struct rdmc_net *rn, uint32_t peer);
 
 /* Transport events (the net_handler callbacks, `arg` being the adapter). peer_up retries sends
  * that waited for the peer; peer_failed fails every group with the peer and frees its buffers
- * (the transport has returned them); recv_done feeds the engine and re-posts the buffer. */
+ * (the transport has returned them); recv_done feeds the engine and re-posts the buffer;
+ * recv_place steers an expected block's payload into the message buffer (a frame whose place is
+ * withdrawn half-way, because its group failed meanwhile, is dropped at recv_done). */
 void rdmc_net_on_peer_up(void *arg, uint32_t peer);
 void rdmc_net_on_peer_failed(void *arg, uint32_t peer, int reason);
 void rdmc_net_on_recv_done(void *arg, uint32_t peer, uint64_t wr_id, int status, uint32_t imm,
                            size_t size);
+void *rdmc_net_on_recv_place(void *arg, uint32_t peer, uint64_t wr_id, uint32_t imm, size_t size,
+                             size_t offset);
 
 /* Fills *h with a handler whose callbacks are the rdmc_net_on_* functions (write_arrived and
  * completion NULL), for a transport used by RDMC alone. */

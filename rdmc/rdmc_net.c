@@ -18,6 +18,13 @@ struct rn_peer {
     uint32_t id;
     uint32_t posted; /* buffers the transport holds */
     uint8_t *bufs[RDMC_NET_RECVS_MAX];
+    /* The frame being stored in place (rdmc_net_on_recv_place): its posted buffer's wr_id, where
+     * its payload goes, and whether that place was withdrawn half-way. One at a time per peer:
+     * a connection carries one frame after the other. */
+    bool placing;
+    bool torn;
+    uint64_t place_wr_id;
+    void *place;
 };
 
 struct rdmc_net {
@@ -137,6 +144,7 @@ int rdmc_net_peer_add(struct rdmc_net *rn, uint32_t peer)
     }
     p->used = true;
     p->id = peer;
+    p->placing = false;
     for (uint32_t i = 0; i < rn->cfg.recvs_per_peer; i++) {
         int rc = net_recv_post(rn->net, peer, p->bufs[i], rn->cfg.recv_bytes, wr_make(rn, p, i));
         if (rc != SQ_OK) {
@@ -206,15 +214,30 @@ void rdmc_net_on_recv_done(void *arg, uint32_t peer, uint64_t wr_id, int status,
     SQ_ASSERT(p->used && p->id == peer && p->posted > 0);
     p->posted--;
     if (status != SQ_OK) {
+        p->placing = false;
         return; /* the peer failed: peer_failed follows and frees the buffers */
     }
     uint8_t *buf = p->bufs[index];
-    if (rdmc_imm_type(imm) == RDMC_IMM_OTHER) {
+    const void *data = buf;
+    if (p->placing && p->place_wr_id == wr_id) {
+        p->placing = false;
+        if (!p->torn) {
+            data = p->place; /* stored in the message buffer already: the engine does not copy */
+        } else if (rdmc_engine_recv_place(rn->eng, peer, imm, size) != NULL) {
+            /* Only part of the payload is in `buf`. The engine would take it for a frame it now
+             * expects (a group of the same id made meanwhile): drop it; the group waits. */
+            data = NULL;
+        }
+        /* else the engine rejects or drops it as it would any frame for a failed group */
+    }
+    if (data == NULL) {
+        SQ_WARN("rdmc", "frame torn by a group change dropped", "peer=%u imm=0x%08x", peer, imm);
+    } else if (rdmc_imm_type(imm) == RDMC_IMM_OTHER) {
         if (rn->cfg.other_recv != NULL) {
             rn->cfg.other_recv(rn->cfg.other_arg, peer, imm, buf, size);
         }
     } else {
-        (void)rdmc_engine_recv(rn->eng, peer, imm, buf, size); /* drops are counted in stats */
+        (void)rdmc_engine_recv(rn->eng, peer, imm, data, size); /* drops are counted in stats */
     }
     /* The engine copied what it keeps: the buffer goes back to the transport at once. The peer
      * may have failed meanwhile (other_recv may remove it): then the post fails and the buffer
@@ -226,6 +249,35 @@ void rdmc_net_on_recv_done(void *arg, uint32_t peer, uint64_t wr_id, int status,
     rdmc_net_poll(rn);
 }
 
+void *rdmc_net_on_recv_place(void *arg, uint32_t peer, uint64_t wr_id, uint32_t imm, size_t size,
+                             size_t offset)
+{
+    struct rdmc_net *rn = arg;
+    uint32_t slot = (uint32_t)(wr_id >> 32);
+    SQ_ASSERT(slot < NET_PEERS_MAX);
+    struct rn_peer *p = &rn->peers[slot];
+    SQ_ASSERT(p->used && p->id == peer);
+    void *place = rdmc_engine_recv_place(rn->eng, peer, imm, size);
+    if (offset == 0) {
+        /* A new frame (or the same one asked again before any byte was stored). */
+        p->placing = place != NULL;
+        p->torn = false;
+        p->place_wr_id = wr_id;
+        p->place = place;
+        return place;
+    }
+    if (!p->placing || p->torn || p->place_wr_id != wr_id) {
+        return NULL;
+    }
+    if (place != p->place) {
+        /* The group failed or went away while the payload arrived: its buffer is no longer
+         * ours to write. The transport stores the rest in the posted buffer. */
+        p->torn = true;
+        return NULL;
+    }
+    return place;
+}
+
 void rdmc_net_handler(struct rdmc_net *rn, struct net_handler *h)
 {
     memset(h, 0, sizeof(*h));
@@ -233,4 +285,5 @@ void rdmc_net_handler(struct rdmc_net *rn, struct net_handler *h)
     h->peer_up = rdmc_net_on_peer_up;
     h->peer_failed = rdmc_net_on_peer_failed;
     h->recv_done = rdmc_net_on_recv_done;
+    h->recv_place = rdmc_net_on_recv_place;
 }

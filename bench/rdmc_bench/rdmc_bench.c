@@ -15,10 +15,24 @@
  * veth/bridge/TCP work and the copies of every host). A limited figure close to that ceiling was
  * set by the machine, not by the links or the schedule.
  *
+ * CPU, per run, to tell which one limited it: `host_user_s`/`host_sys_s` are the user and system
+ * time of the host processes from their warm-up completion to their exit (wait4 less what each
+ * reported at warm-up; they idle between), and `machine_idle_pct` is the idle share of all CPUs
+ * in /proc/stat from "go" to the last completion. Kernel work done in softirq context (the tbf
+ * dequeue timer pushes packets through veth, bridge and the receiver's TCP) is not charged to the
+ * hosts; the machine's idle share includes it, and the other tenants of a shared machine too.
+ *
+ * Blocks are 256 KiB by default: the pipeline needs k + log2(n) - 1 steps for k blocks, so with
+ * 64 MiB messages 1 MiB blocks (k = 64) lose more to filling and draining the pipeline, and to the
+ * gap between messages, than 256 KiB blocks (k = 256) lose to per-block overhead. Receivers store
+ * blocks straight into their pre-touched message buffers (rdmc_net_on_recv_place).
+ *
  * Usage: rdmc_bench [--rate-mbit R (0: no limit)] [--size-mib S] [--block-kib B] [--msgs M]
  *                   [--ns 4,8] [--scheds pipeline,sequential] [--window W] [--debug]
+ *                   [--no-extras]
  * Output (stdout): one JSON line. Progress and errors: stderr. --debug adds every host's tc
- * statistics after each run (stderr). */
+ * statistics after each run (stderr); --no-extras skips the one-link and ceiling runs. Method
+ * and measured figures: docs/rdmc.md §6. */
 #include <errno.h>
 #include <fcntl.h>
 #include <malloc.h>
@@ -31,6 +45,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/types.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -60,7 +75,8 @@ struct b_opts {
     uint32_t ns_count;
     enum rdmc_sched scheds[RDMC_SCHED_COUNT];
     uint32_t sched_count;
-    bool debug; /* driver: tc statistics of every host after each run, on stderr */
+    bool debug;     /* driver: tc statistics of every host after each run, on stderr */
+    bool no_extras; /* driver: skip the one-link (n = 2) and the unlimited ceiling runs */
     /* node mode */
     int node;
     uint32_t n;
@@ -105,6 +121,17 @@ static void b_say(const char *fmt, ...)
     fflush(stdout);
 }
 
+/* This process's CPU time so far (user, system), in microseconds, as a "cpu" line for the driver. */
+static void b_say_cpu(void)
+{
+    struct rusage ru;
+    if (getrusage(RUSAGE_SELF, &ru) != 0) {
+        return;
+    }
+    b_say("cpu %lld %lld\n", (long long)ru.ru_utime.tv_sec * 1000000 + ru.ru_utime.tv_usec,
+          (long long)ru.ru_stime.tv_sec * 1000000 + ru.ru_stime.tv_usec);
+}
+
 static size_t b_size(const struct b_opts *o, uint64_t index)
 {
     return index == 0 ? 4u * 1024 * 1024 : (size_t)o->size_mib * 1024 * 1024;
@@ -143,6 +170,7 @@ static void b_done(void *ctx, uint32_t group_id, uint64_t msg_index, void *buf, 
     }
     b->done++;
     if (msg_index == 0) {
+        b_say_cpu(); /* the driver counts the timed part's CPU time from here to the exit */
         b_say("warm\n");
     } else {
         b_say("done %llu %llu\n", (unsigned long long)msg_index, (unsigned long long)t);
@@ -182,6 +210,13 @@ static void b_on_recv_done(void *arg, uint32_t peer, uint64_t wr_id, int status,
 {
     struct b_node *b = arg;
     rdmc_net_on_recv_done(b->rn, peer, wr_id, status, imm, size);
+}
+
+static void *b_on_recv_place(void *arg, uint32_t peer, uint64_t wr_id, uint32_t imm, size_t size,
+                             size_t offset)
+{
+    struct b_node *b = arg;
+    return rdmc_net_on_recv_place(b->rn, peer, wr_id, imm, size, offset);
 }
 
 static void b_poll(struct sq_loop *loop, struct sq_timer *timer, void *arg)
@@ -236,7 +271,9 @@ static int b_node_main(const struct b_opts *o)
         if (b.pool[i] == NULL) {
             return 2;
         }
-        memset(b.pool[i], 0, size);
+        /* Not 0: the compiler turns malloc + memset(0) into calloc, which leaves fresh pages
+         * untouched, and every message would fault them in again (16k faults per 64 MiB). */
+        memset(b.pool[i], 0x5a, size);
     }
     if (sqc_init() != SQ_OK || sq_loop_create(&b.loop, sq_clock_monotonic()) != SQ_OK) {
         return 2;
@@ -274,7 +311,8 @@ static int b_node_main(const struct b_opts *o)
     struct net_handler h = {.arg = &b,
                             .peer_up = b_on_peer_up,
                             .peer_failed = b_on_peer_failed,
-                            .recv_done = b_on_recv_done};
+                            .recv_done = b_on_recv_done,
+                            .recv_place = b_on_recv_place};
     int rc = net_tcp_create(&b.net, &cfg, &h);
     if (rc != SQ_OK) {
         b_say("error net_tcp_create: %s\n", sq_errname(rc));
@@ -479,7 +517,8 @@ static int b_topology(uint32_t hosts, uint32_t rate_mbit)
             return -1;
         }
     }
-    return b_set_rate(hosts, rate_mbit, burst);
+    /* Rate 0: the links stay unlimited (there is no qdisc to remove yet). */
+    return rate_mbit == 0 ? 0 : b_set_rate(hosts, rate_mbit, burst);
 }
 
 struct b_child {
@@ -492,6 +531,8 @@ struct b_child {
     uint64_t t0;
     uint64_t last_done;
     uint32_t dones;
+    uint64_t cpu_user_us; /* at "warm" */
+    uint64_t cpu_sys_us;
 };
 
 struct b_result {
@@ -500,6 +541,12 @@ struct b_result {
     double recv_mbit_mean;
     double recv_mbit_min;
     double secs;
+    /* CPU over the timed part: user and system time of the host processes (from their warm-up
+     * completion to their exit: they idle in between), and the whole machine's idle share from
+     * /proc/stat between "go" and the last completion. */
+    double host_user_s;
+    double host_sys_s;
+    double machine_idle_pct;
     bool ok;
 };
 
@@ -513,6 +560,10 @@ static void b_child_line(struct b_child *c, const char *line, uint32_t index)
         c->fin = true;
     } else if (strncmp(line, "t0 ", 3) == 0) {
         c->t0 = strtoull(line + 3, NULL, 10);
+    } else if (strncmp(line, "cpu ", 4) == 0) {
+        char *end;
+        c->cpu_user_us = strtoull(line + 4, &end, 10);
+        c->cpu_sys_us = strtoull(end, NULL, 10);
     } else if (strncmp(line, "done ", 5) == 0) {
         char *end;
         (void)strtoull(line + 5, &end, 10);
@@ -536,6 +587,29 @@ static bool b_all(const struct b_child *cs, uint32_t n, size_t offset)
             return false;
         }
     }
+    return true;
+}
+
+/* The machine's CPU time so far from /proc/stat, in clock ticks: all of it and the idle part
+ * (idle + iowait). False if it cannot be read. */
+static bool b_proc_stat(uint64_t *total, uint64_t *idle)
+{
+    FILE *f = fopen("/proc/stat", "r");
+    if (f == NULL) {
+        return false;
+    }
+    unsigned long long v[8] = {0};
+    int got = fscanf(f, "cpu %llu %llu %llu %llu %llu %llu %llu %llu", &v[0], &v[1], &v[2], &v[3],
+                     &v[4], &v[5], &v[6], &v[7]);
+    fclose(f);
+    if (got != 8) {
+        return false;
+    }
+    *total = 0;
+    for (int i = 0; i < 8; i++) {
+        *total += v[i];
+    }
+    *idle = v[3] + v[4];
     return true;
 }
 
@@ -608,12 +682,15 @@ static void b_run_config(const struct b_opts *o, uint32_t n, enum rdmc_sched sch
     bool warm_sent = false;
     bool go_sent = false;
     bool failed = false;
+    bool stat_ok = false;
+    uint64_t stat_total0 = 0, stat_idle0 = 0;
     while (!b_all(cs, n, offsetof(struct b_child, fin))) {
         if (!warm_sent && b_all(cs, n, offsetof(struct b_child, up))) {
             b_send_cmd(&cs[0], 'w');
             warm_sent = true;
         }
         if (warm_sent && !go_sent && b_all(cs, n, offsetof(struct b_child, warm))) {
+            stat_ok = b_proc_stat(&stat_total0, &stat_idle0);
             b_send_cmd(&cs[0], 'g');
             go_sent = true;
         }
@@ -665,18 +742,28 @@ static void b_run_config(const struct b_opts *o, uint32_t n, enum rdmc_sched sch
             break;
         }
     }
+    uint64_t stat_total1 = 0, stat_idle1 = 0;
+    stat_ok = stat_ok && b_proc_stat(&stat_total1, &stat_idle1) && stat_total1 > stat_total0;
     for (uint32_t i = 0; i < n; i++) {
         b_send_cmd(&cs[i], 'x');
         close(cs[i].in_fd);
     }
+    double user_s = 0;
+    double sys_s = 0;
     for (uint32_t i = 0; i < n; i++) {
         if (failed) {
             kill(cs[i].pid, SIGKILL);
         }
         int status;
-        while (waitpid(cs[i].pid, &status, 0) < 0 && errno == EINTR) {
+        struct rusage ru = {0};
+        while (wait4(cs[i].pid, &status, 0, &ru) < 0 && errno == EINTR) {
         }
         close(cs[i].out_fd);
+        /* `ip netns exec` execs the host in place, so this is the host's own CPU time. */
+        double u = (double)ru.ru_utime.tv_sec + (double)ru.ru_utime.tv_usec / 1e6;
+        double sy = (double)ru.ru_stime.tv_sec + (double)ru.ru_stime.tv_usec / 1e6;
+        user_s += u - (double)cs[i].cpu_user_us / 1e6;
+        sys_s += sy - (double)cs[i].cpu_sys_us / 1e6;
     }
     if (o->debug) {
         b_show_output = true;
@@ -706,9 +793,16 @@ static void b_run_config(const struct b_opts *o, uint32_t n, enum rdmc_sched sch
     res->recv_mbit_mean = sum / (n - 1);
     res->recv_mbit_min = min;
     res->secs = longest;
+    res->host_user_s = user_s;
+    res->host_sys_s = sys_s;
+    res->machine_idle_pct =
+        stat_ok ? 100.0 * (double)(stat_idle1 - stat_idle0) / (double)(stat_total1 - stat_total0)
+                : -1;
     res->ok = true;
-    b_log("n=%u %-10s per-receiver %.1f Mbit/s mean, %.1f min (%.2f s)", n, rdmc_sched_name(sched),
-          res->recv_mbit_mean, res->recv_mbit_min, res->secs);
+    b_log("n=%u %-10s per-receiver %.1f Mbit/s mean, %.1f min (%.2f s); hosts' cpu %.2f s user "
+          "+ %.2f s sys; machine idle %.0f%%",
+          n, rdmc_sched_name(sched), res->recv_mbit_mean, res->recv_mbit_min, res->secs,
+          res->host_user_s, res->host_sys_s, res->machine_idle_pct);
 }
 
 static const struct b_result *b_find(const struct b_result *rs, uint32_t count, uint32_t n,
@@ -754,7 +848,9 @@ static int b_driver_main(const struct b_opts *o)
 
     struct b_result rs[1 + 4 * RDMC_SCHED_COUNT];
     uint32_t count = 0;
-    b_run_config(o, 2, RDMC_SCHED_PIPELINE, &rs[count++]); /* one link through the stack */
+    if (!o->no_extras) {
+        b_run_config(o, 2, RDMC_SCHED_PIPELINE, &rs[count++]); /* one link through the stack */
+    }
     for (uint32_t i = 0; i < o->ns_count; i++) {
         for (uint32_t s = 0; s < o->sched_count; s++) {
             b_run_config(o, o->ns[i], o->scheds[s], &rs[count++]);
@@ -767,7 +863,7 @@ static int b_driver_main(const struct b_opts *o)
     for (uint32_t i = 1; i < o->ns_count; i++) {
         n_max = o->ns[i] > n_max ? o->ns[i] : n_max;
     }
-    if (o->rate_mbit != 0 && b_set_rate(hosts, 0, 0) == 0) {
+    if (o->rate_mbit != 0 && !o->no_extras && b_set_rate(hosts, 0, 0) == 0) {
         b_run_config(o, n_max, RDMC_SCHED_PIPELINE, &ceiling);
     }
     b_cleanup();
@@ -781,9 +877,11 @@ static int b_driver_main(const struct b_opts *o)
     for (uint32_t i = 0; i < count; i++) {
         all_ok = all_ok && rs[i].ok;
         printf("%s{\"n\":%u,\"sched\":\"%s\",\"ok\":%s,\"recv_mbit_mean\":%.1f,"
-               "\"recv_mbit_min\":%.1f,\"secs\":%.3f}",
+               "\"recv_mbit_min\":%.1f,\"secs\":%.3f,\"host_user_s\":%.2f,\"host_sys_s\":%.2f,"
+               "\"machine_idle_pct\":%.1f}",
                i == 0 ? "" : ",", rs[i].n, rdmc_sched_name(rs[i].sched),
-               rs[i].ok ? "true" : "false", rs[i].recv_mbit_mean, rs[i].recv_mbit_min, rs[i].secs);
+               rs[i].ok ? "true" : "false", rs[i].recv_mbit_mean, rs[i].recv_mbit_min, rs[i].secs,
+               rs[i].host_user_s, rs[i].host_sys_s, rs[i].machine_idle_pct);
     }
     printf("]");
     for (uint32_t i = 0; i < o->ns_count; i++) {
@@ -834,7 +932,7 @@ static int b_usage(void)
 {
     fprintf(stderr, "usage: rdmc_bench [--rate-mbit R] [--size-mib S] [--block-kib B] "
                     "[--msgs M] [--ns 4,8] [--scheds pipeline,sequential] [--window W] "
-                    "[--debug]\n");
+                    "[--debug] [--no-extras]\n");
     return 2;
 }
 
@@ -842,7 +940,7 @@ int main(int argc, char **argv)
 {
     struct b_opts o = {.rate_mbit = 500,
                        .size_mib = 64,
-                       .block_kib = 1024,
+                       .block_kib = 256,
                        .msgs = 3,
                        .window = 4,
                        .ns = {4, 8},
@@ -854,6 +952,10 @@ int main(int argc, char **argv)
         const char *a = argv[i];
         if (strcmp(a, "--debug") == 0) {
             o.debug = true;
+            continue;
+        }
+        if (strcmp(a, "--no-extras") == 0) {
+            o.no_extras = true;
             continue;
         }
         const char *v = i + 1 < argc ? argv[i + 1] : NULL;

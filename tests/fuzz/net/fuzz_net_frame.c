@@ -22,7 +22,19 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         while (pos < size) {
             struct net_frame f;
             size_t used = 0;
+            /* The SEND head parser (large payloads read straight into place) must agree with the
+             * whole-frame parser wherever the whole frame is there. */
+            struct net_frame head;
+            int hrc = net_frame_parse_send_head(data + pos, size - pos, body_max, &head);
+            SQ_ASSERT(hrc == SQ_OK || hrc == SQ_EAGAIN || hrc == SQ_ENOTFOUND);
             int rc = net_frame_parse(data + pos, size - pos, body_max, &f, &used);
+            if (hrc == SQ_OK && rc == SQ_OK) {
+                SQ_ASSERT(f.type == NET_FR_SEND && f.flags == head.flags && f.imm == head.imm);
+                SQ_ASSERT(f.data_size == head.data_size);
+            }
+            if (hrc == SQ_OK && rc != SQ_EAGAIN) {
+                SQ_ASSERT(rc == SQ_OK);
+            }
             if (rc != SQ_OK) {
                 SQ_ASSERT(rc == SQ_EAGAIN || rc == SQ_ECORRUPT || rc == SQ_ETOOBIG);
                 break;

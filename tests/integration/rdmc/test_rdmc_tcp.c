@@ -274,6 +274,14 @@ static void t_on_recv_done(void *arg, uint32_t peer, uint64_t wr_id, int status,
     rdmc_net_on_recv_done(c->rn, peer, wr_id, status, imm, size);
 }
 
+/* Large blocks go straight into the message buffer (rdmc_net_on_recv_place): tested here. */
+static void *t_on_recv_place(void *arg, uint32_t peer, uint64_t wr_id, uint32_t imm, size_t size,
+                             size_t offset)
+{
+    struct t_child *c = arg;
+    return rdmc_net_on_recv_place(c->rn, peer, wr_id, imm, size, offset);
+}
+
 /* Validator `self` (node id self + 1: ids are not ranks). Group g is rooted at node g + 1, its
  * members rotated so that the root is first (§3.1). */
 static int t_child_main(const struct t_plan *plan, uint32_t self, int listen_fd,
@@ -306,7 +314,8 @@ static int t_child_main(const struct t_plan *plan, uint32_t self, int listen_fd,
     struct net_handler h = {.arg = &c,
                             .peer_up = t_on_peer_up,
                             .peer_failed = t_on_peer_failed,
-                            .recv_done = t_on_recv_done};
+                            .recv_done = t_on_recv_done,
+                            .recv_place = t_on_recv_place};
     int rc = net_tcp_create(&c.net, &cfg, &h);
     if (rc != SQ_OK) {
         return 3;

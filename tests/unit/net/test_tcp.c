@@ -42,6 +42,12 @@ struct node {
     size_t last_size;
     uint32_t completions_ok;
     uint32_t completions_err;
+    /* recv_place: where payloads go (NULL: never placed), and after how many asks with a nonzero
+     * offset the place is withdrawn (0: never); the offset it was withdrawn at. */
+    uint8_t *place;
+    uint32_t place_asks;
+    uint32_t place_withdraw_after;
+    size_t place_withdrawn_at;
 };
 
 static struct sqc_keypair keys[N + 1]; /* keys[N]: a rogue key */
@@ -84,6 +90,26 @@ static void on_recv(void *arg, uint32_t peer, uint64_t wr_id, int status, uint32
         n->last_imm = imm;
         n->last_size = size;
     }
+}
+
+static void *on_place(void *arg, uint32_t peer, uint64_t wr_id, uint32_t imm, size_t size,
+                      size_t offset)
+{
+    (void)peer;
+    (void)wr_id;
+    (void)imm;
+    (void)size;
+    struct node *n = arg;
+    if (n->place == NULL) {
+        return NULL;
+    }
+    if (offset > 0 && n->place_withdraw_after > 0 && ++n->place_asks >= n->place_withdraw_after) {
+        if (n->place_withdrawn_at == 0) {
+            n->place_withdrawn_at = offset;
+        }
+        return NULL;
+    }
+    return n->place;
 }
 
 static void on_completion(void *arg, uint32_t peer, uint64_t wr_id, int status)
@@ -180,7 +206,8 @@ static void nodes_create(uint32_t count, const struct opts *o)
                                 .peer_failed = on_failed,
                                 .write_arrived = on_write,
                                 .recv_done = on_recv,
-                                .completion = on_completion};
+                                .completion = on_completion,
+                                .recv_place = on_place};
         assert_int_equal(net_tcp_create(&n->net, &cfg, &h), SQ_OK);
         assert_int_equal(net_tcp_port(n->net), set[i].port);
     }
@@ -619,6 +646,65 @@ static void test_largest_frames(void **state)
     free(rbuf);
 }
 
+static bool recv_seen(void)
+{
+    return nodes[1].recvs >= 1;
+}
+
+/* A large SEND's payload goes where recv_place says, and the posted buffer is not written; a
+ * place withdrawn half-way is not written again and the rest lands in the posted buffer. */
+static void test_send_placed(void **state)
+{
+    (void)state;
+    const size_t size = 768 * 1024; /* many reads: the place is asked again before each */
+    nodes_create(2, NULL);
+    connect_all(2);
+    uint8_t *msg = malloc(size);
+    uint8_t *rbuf = malloc(size);
+    uint8_t *placed = malloc(size);
+    assert_non_null(msg);
+    assert_non_null(rbuf);
+    assert_non_null(placed);
+    for (size_t i = 0; i < size; i++) {
+        msg[i] = (uint8_t)(i * 13 + 5);
+    }
+    for (int round = 0; round < 2; round++) {
+        memset(rbuf, 0xee, size);
+        memset(placed, 0xdd, size);
+        nodes[1].recvs = 0;
+        nodes[1].place = placed;
+        nodes[1].place_asks = 0;
+        nodes[1].place_withdraw_after = round == 0 ? 0 : 1;
+        nodes[1].place_withdrawn_at = 0;
+        assert_int_equal(net_recv_post(nodes[1].net, 0, rbuf, size, 7), SQ_OK);
+        assert_int_equal(net_msg_send(nodes[0].net, 1, 9, msg, size, 0, 0), SQ_OK);
+        assert_true(run_until(2, 0x3, recv_seen, 10000));
+        assert_int_equal(nodes[1].last_size, size);
+        assert_int_equal(nodes[1].last_imm, 9);
+        if (round == 0) {
+            assert_memory_equal(placed, msg, size);
+            for (size_t i = 0; i < size; i++) {
+                assert_int_equal(rbuf[i], 0xee);
+            }
+            continue;
+        }
+        /* The first piece is at most the 64 KiB read into the frame buffer, so the place is asked
+         * again at a nonzero offset and withdrawn there. */
+        size_t w = nodes[1].place_withdrawn_at;
+        assert_true(w > 0 && w < size);
+        assert_memory_equal(placed, msg, w);
+        assert_memory_equal(rbuf + w, msg + w, size - w);
+        for (size_t i = w; i < size; i++) {
+            assert_int_equal(placed[i], 0xdd);
+        }
+    }
+    assert_int_equal(nodes[1].failed_mask, 0);
+    nodes_destroy(2);
+    free(msg);
+    free(rbuf);
+    free(placed);
+}
+
 /* An impostor that claims validator 0 (with 0's public key, which is public) but cannot sign,
  * and simply stalls after HELLO, must not keep the real validator 0 out. */
 static void test_impostor_cannot_block(void **state)
@@ -662,6 +748,7 @@ int main(void)
         cmocka_unit_test(test_wrong_key_refused),
         cmocka_unit_test(test_impostor_cannot_block),
         cmocka_unit_test(test_largest_frames),
+        cmocka_unit_test(test_send_placed),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

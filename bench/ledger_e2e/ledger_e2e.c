@@ -22,6 +22,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "base/err.h"
 #include "nodetest.h"
@@ -39,6 +40,7 @@ struct opts {
     uint32_t batch;
     const char *squalld;
     const char *config_extra;
+    bool keep;
 };
 
 struct txrec {
@@ -266,6 +268,60 @@ static int cmp_d(const void *a, const void *b)
     return x < y ? -1 : x > y;
 }
 
+/* CPU seconds (user + system) a process used so far, from /proc/PID/stat; -1 if unreadable. */
+static double proc_cpu_s(pid_t pid)
+{
+    char path[64], buf[1024];
+    snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
+    FILE *f = fopen(path, "r");
+    if (f == NULL) {
+        return -1;
+    }
+    size_t n = fread(buf, 1, sizeof(buf) - 1, f);
+    fclose(f);
+    buf[n] = '\0';
+    const char *p = strrchr(buf, ')'); /* the command name may hold spaces */
+    unsigned long long ut = 0, st = 0;
+    if (p == NULL || sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %llu %llu", &ut,
+                            &st) != 2) {
+        return -1;
+    }
+    return (double)(ut + st) / (double)sysconf(_SC_CLK_TCK);
+}
+
+/* Busy CPU seconds of the whole machine so far (all cores), from /proc/stat. */
+static double machine_busy_s(void)
+{
+    unsigned long long v[8] = {0};
+    FILE *f = fopen("/proc/stat", "r");
+    if (f == NULL) {
+        return -1;
+    }
+    int got = fscanf(f, "cpu %llu %llu %llu %llu %llu %llu %llu %llu", &v[0], &v[1], &v[2], &v[3],
+                     &v[4], &v[5], &v[6], &v[7]);
+    fclose(f);
+    if (got != 8) {
+        return -1;
+    }
+    /* user nice system [idle iowait] irq softirq steal */
+    return (double)(v[0] + v[1] + v[2] + v[5] + v[6] + v[7]) / (double)sysconf(_SC_CLK_TCK);
+}
+
+struct cpu_mark {
+    double validators, bench, machine;
+};
+
+static void cpu_mark_take(struct cpu_mark *m)
+{
+    m->validators = 0;
+    for (uint32_t v = 0; v < V; v++) {
+        double c = proc_cpu_s(net_.pid[v]);
+        m->validators += c > 0 ? c : 0;
+    }
+    m->bench = proc_cpu_s(getpid());
+    m->machine = machine_busy_s();
+}
+
 static double loadavg1(void)
 {
     double l = -1;
@@ -285,7 +341,8 @@ int main(int argc, char **argv)
         {"rate", required_argument, NULL, 'r'},      {"seconds", required_argument, NULL, 's'},
         {"warmup", required_argument, NULL, 'w'},    {"accounts", required_argument, NULL, 'a'},
         {"batch", required_argument, NULL, 'b'},     {"squalld", required_argument, NULL, 'x'},
-        {"config", required_argument, NULL, 'c'},    {"help", no_argument, NULL, 'h'},
+        {"config", required_argument, NULL, 'c'},    {"keep", no_argument, NULL, 'k'},
+        {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
     int c;
@@ -312,10 +369,13 @@ int main(int argc, char **argv)
         case 'c':
             o_.config_extra = optarg;
             break;
+        case 'k':
+            o_.keep = true;
+            break;
         default:
             fprintf(stderr, "usage: ledger_e2e [--rate TX/S (0: closed loop)] [--seconds S] "
                             "[--warmup S] [--accounts A] [--batch B] [--squalld PATH] "
-                            "[--config INI-TEXT]\n");
+                            "[--config INI-TEXT] [--keep (the testnet folder)]\n");
             return c == 'h' ? 0 : 2;
         }
     }
@@ -411,9 +471,21 @@ int main(int argc, char **argv)
     for (uint32_t k = 0; k < S; k++) {
         pthread_create(&snd[k], NULL, send_main, (void *)(uintptr_t)k);
     }
+    /* CPU over the measured window: the validators', the bench's own (senders and tracker) and
+     * the whole machine's, so a figure can be read against what else ran. */
+    struct cpu_mark c0 = {0}, c1 = {0};
+    bool c0_taken = false;
     double end = t0_ + total_s;
     while (nt_now() < end) {
+        if (!c0_taken && nt_now() >= t0_ + o_.warmup) {
+            cpu_mark_take(&c0);
+            c0_taken = true;
+        }
         nt_pause_ms(100);
+    }
+    cpu_mark_take(&c1);
+    if (!c0_taken) {
+        c0 = c1;
     }
     /* Stop the senders, then give the tracker a bounded moment for the window's last blocks. */
     stop_send_ = 1;
@@ -454,6 +526,7 @@ int main(int argc, char **argv)
         }
     }
     qsort(lat, lat_n, sizeof(double), cmp_d);
+    double vcpu = c1.validators - c0.validators;
     double p50 = lat_n ? lat[lat_n / 2] : -1;
     double p99 = lat_n ? lat[(size_t)((double)lat_n * 0.99)] : -1;
     double p999 = lat_n ? lat[(size_t)((double)lat_n * 0.999)] : -1;
@@ -464,10 +537,13 @@ int main(int argc, char **argv)
            "\"sent_in_window\":%zu,\"accepted\":%zu,\"rejected\":%zu,\"failed\":%zu,"
            "\"latency_samples\":%zu,\"p50_ms\":%.1f,\"p99_ms\":%.1f,\"p999_ms\":%.1f,"
            "\"final_height\":%llu,\"sender_lag_max_ms\":%.1f,\"loadavg_before\":%.2f,"
-           "\"loadavg_after\":%.2f}\n",
+           "\"loadavg_after\":%.2f,\"validators_cpu_s\":%.1f,\"bench_cpu_s\":%.1f,"
+           "\"machine_busy_cpu_s\":%.1f,\"validators_cpu_us_per_final_tx\":%.1f}\n",
            o_.rate > 0 ? "open" : "closed", o_.rate, V, o_.seconds, o_.warmup, o_.accounts,
            o_.batch, (double)final_in / o_.seconds, sent_in, accepted, rejected, failed, lat_n,
-           p50, p99, p999, (unsigned long long)heights[2], lag * 1000, load_before, load_after);
+           p50, p99, p999, (unsigned long long)heights[2], lag * 1000, load_before, load_after,
+           vcpu, c1.bench - c0.bench, c1.machine - c0.machine,
+           final_in > 0 ? vcpu * 1e6 / (double)final_in : -1);
     fflush(stdout);
     /* Where the time goes, by stage, as validator 1 measured it (from admission). */
     char *text = NULL;
@@ -475,14 +551,18 @@ int main(int argc, char **argv)
     if (nt_get_raw(&net_, 0, "/metrics", &st, &text) == 0) {
         for (char *line = strtok(text, "\n"); line != NULL; line = strtok(NULL, "\n")) {
             if (strstr(line, "latency_seconds_sum") || strstr(line, "latency_seconds_count") ||
-                strstr(line, "commits_total") || strstr(line, "blocks_total") ||
-                strstr(line, "batches_sent")) {
+                strstr(line, "commits_total") || strstr(line, "commit_seconds_sum") ||
+                strstr(line, "commit_seconds_count") || strstr(line, "blocks_total") ||
+                strstr(line, "batches_sent") || strstr(line, "view_changes_total ")) {
                 fprintf(stderr, "ledger_e2e: v1 %s\n", line);
             }
         }
         free(text);
     }
-    nt_destroy(&net_, false);
+    if (o_.keep) {
+        fprintf(stderr, "ledger_e2e: testnet kept in %s\n", net_.dir);
+    }
+    nt_destroy(&net_, o_.keep);
     free(lat);
     return 0;
 }

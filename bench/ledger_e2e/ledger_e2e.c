@@ -3,12 +3,14 @@
  * Makes a testnet with many funded accounts in a temporary folder, starts the validators
  * (squalld, real processes on 127.0.0.1), pre-signs transfers, and sends them through POST
  * /v1/txs: open-loop at --rate transactions per second (requests of about 20 ms of transactions,
- * sent on schedule; "sender_lag_max_ms" says how far the senders ever fell behind it), or
- * closed-loop at saturation (--rate 0: each sender keeps one request in flight). Latency runs from
- * the moment a transaction's request is sent. Each validator gets the transactions of its own accounts, in nonce order, from two
- * sender threads with disjoint accounts. A tracker polls validator 1 for its final height and reads the new final blocks,
- * matching their transaction ids: a transaction's latency is submit -> seen final. Prints one JSON
- * line:
+ * sent on schedule and pipelined on a keep-alive connection; "sender_lag_max_ms" says how far the
+ * senders ever fell behind it), or closed-loop at saturation (--rate 0: each sender keeps one
+ * request in flight). Latency runs from the request's scheduled time in the open loop (from its
+ * sending in the closed loop): the client's own batching is not counted, any wait behind the
+ * server is. Each validator gets the transactions of its own accounts, in nonce order, from two
+ * sender threads with disjoint accounts. A tracker polls validator 1 for its final height and
+ * reads the new final blocks, matching their transaction ids: a transaction's latency is submit
+ * -> seen final. Prints one JSON line:
  *
  *   {"bench":"ledger_e2e","mode":"open","rate":10000,"seconds":30,"final_tps":...,
  *    "p50_ms":...,"p99_ms":...,"p999_ms":...,...}
@@ -20,6 +22,7 @@
 #include <jansson.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <poll.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
@@ -134,16 +137,22 @@ static void *sign_main(void *arg)
 
 /* A bare HTTP/1.1 keep-alive client for POST /v1/txs: the load generator shares the machine with
  * the validators, so it builds each body by copying pre-signed bytes as hex (no JSON tree, no
- * escaping pass) and reuses one connection. Blocking I/O: a sender waits in the kernel. */
+ * escaping pass) and reuses one connection. In the open loop it pipelines: requests leave on
+ * schedule whatever the answers to earlier ones (the server answers a connection in order), so a
+ * slow answer delays nothing but its own transactions' latency. Blocking I/O and poll(): a sender
+ * waits in the kernel. */
+#define PIPE_MAX 64 /* requests in flight on one connection */
+
 struct hconn {
     int fd;
     uint16_t port;
-    char *buf; /* response bytes */
-    size_t cap, len;
+    char *buf;        /* response bytes [off, len) not consumed yet */
+    size_t cap, len, off;
 };
 
 static int hconn_connect(struct hconn *c)
 {
+    c->len = c->off = 0;
     c->fd = socket(AF_INET, SOCK_STREAM, 0);
     if (c->fd < 0) {
         return -1;
@@ -184,31 +193,7 @@ static int write_all(int fd, const char *p, size_t n)
     return 0;
 }
 
-/* Reads more response bytes into c->buf (growing it). */
-static int hconn_fill(struct hconn *c)
-{
-    if (c->cap - c->len < 4096) {
-        size_t cap = c->cap ? c->cap * 2 : 65536;
-        char *b = realloc(c->buf, cap);
-        if (b == NULL) {
-            return -1;
-        }
-        c->buf = b;
-        c->cap = cap;
-    }
-    ssize_t r = read(c->fd, c->buf + c->len, c->cap - c->len - 1);
-    if (r <= 0) {
-        return -1;
-    }
-    c->len += (size_t)r;
-    c->buf[c->len] = '\0';
-    return 0;
-}
-
-/* POSTs body to path; on 0, *status and the response body at *resp (*resp_size bytes, valid
- * until the next call). -1 on a connection failure (closed; the next call reconnects). */
-static int hconn_post(struct hconn *c, const char *path, const char *body, size_t size,
-                      long *status, const char **resp, size_t *resp_size)
+static int hconn_send(struct hconn *c, const char *path, const char *body, size_t size)
 {
     if (c->fd < 0 && hconn_connect(c) != 0) {
         return -1;
@@ -219,126 +204,266 @@ static int hconn_post(struct hconn *c, const char *path, const char *body, size_
                       "Content-Length: %zu\r\n\r\n",
                       path, size);
     if (write_all(c->fd, hdr, (size_t)hl) != 0 || write_all(c->fd, body, size) != 0) {
-        goto fail;
+        hconn_close(c);
+        return -1;
     }
-    c->len = 0;
-    char *end;
-    while ((end = c->buf == NULL ? NULL : strstr(c->buf, "\r\n\r\n")) == NULL) {
-        if (hconn_fill(c) != 0) {
-            goto fail;
+    return 0;
+}
+
+/* Reads more response bytes (blocking), first dropping what was consumed. */
+static int hconn_fill(struct hconn *c)
+{
+    if (c->off > 0) {
+        memmove(c->buf, c->buf + c->off, c->len - c->off);
+        c->len -= c->off;
+        c->off = 0;
+    }
+    if (c->cap - c->len < 4096) {
+        size_t cap = c->cap ? c->cap * 2 : 65536;
+        char *nb = realloc(c->buf, cap);
+        if (nb == NULL) {
+            return -1;
         }
+        c->buf = nb;
+        c->cap = cap;
     }
-    size_t head = (size_t)(end - c->buf) + 4;
-    if (sscanf(c->buf, "HTTP/1.%*d %ld", status) != 1) {
-        goto fail;
+    ssize_t r = read(c->fd, c->buf + c->len, c->cap - c->len - 1);
+    if (r <= 0) {
+        hconn_close(c);
+        return -1;
+    }
+    c->len += (size_t)r;
+    c->buf[c->len] = '\0';
+    return 0;
+}
+
+/* Takes the next complete response from the buffer: 1 (with *status and the body, valid until
+ * the next fill), 0 when it has not fully arrived, -1 when it does not parse. */
+static int hconn_next(struct hconn *c, long *status, const char **body, size_t *size)
+{
+    if (c->buf == NULL || c->len == c->off) {
+        return 0;
+    }
+    char *start = c->buf + c->off;
+    char *end = strstr(start, "\r\n\r\n");
+    if (end == NULL) {
+        return 0;
+    }
+    if (sscanf(start, "HTTP/1.%*d %ld", status) != 1) {
+        return -1;
     }
     size_t clen = 0;
-    bool close_after = false;
-    for (char *line = strstr(c->buf, "\r\n"); line != NULL && line < end;
+    for (char *line = strstr(start, "\r\n"); line != NULL && line < end;
          line = strstr(line + 2, "\r\n")) {
         if (strncasecmp(line + 2, "Content-Length:", 15) == 0) {
             clen = (size_t)strtoull(line + 17, NULL, 10);
-        } else if (strncasecmp(line + 2, "Connection: close", 17) == 0) {
-            close_after = true;
         }
     }
-    while (c->len < head + clen) {
-        if (hconn_fill(c) != 0) {
-            goto fail;
+    size_t head = (size_t)(end - start) + 4;
+    if (c->len - c->off < head + clen) {
+        return 0;
+    }
+    *body = start + head;
+    *size = clen;
+    c->off += head + clen;
+    return 1;
+}
+
+/* Builds the body of POST /v1/txs for txs order_[sk][pos, pos + count) into body. */
+static size_t txs_body(char *body, uint32_t sk, size_t pos, size_t count)
+{
+    size_t bl = 0;
+    memcpy(body, "{\"txs\":[", 8);
+    bl = 8;
+    for (size_t i = 0; i < count; i++) {
+        const struct txrec *t = &txs_[order_[sk][pos + i]];
+        body[bl++] = i ? ',' : ' ';
+        body[bl++] = '"';
+        sqc_hex_encode(body + bl, 2 * (size_t)t->size + 1, arena_ + t->off, t->size);
+        bl += 2 * (size_t)t->size;
+        body[bl++] = '"';
+    }
+    body[bl++] = ']';
+    body[bl++] = '}';
+    return bl;
+}
+
+/* Records the answer to the request of txs [pos, pos + count); false if it must be sent again
+ * (429/503, or no JSON answer). */
+static bool take_answer(uint32_t sk, size_t pos, size_t count, long status, const char *resp,
+                        size_t resp_size, uint32_t *complaints)
+{
+    json_t *r = status == 200 ? json_loadb(resp, resp_size, 0, NULL) : NULL;
+    if (r == NULL) {
+        if ((*complaints)++ < 5) {
+            fprintf(stderr, "ledger_e2e: validator %u: status %ld\n", sk % V + 1, status);
+        }
+        return false;
+    }
+    json_t *res = json_object_get(r, "results");
+    for (size_t i = 0; i < count && i < json_array_size(res); i++) {
+        struct txrec *t = &txs_[order_[sk][pos + i]];
+        json_t *e = json_array_get(res, i);
+        if (json_is_string(json_object_get(e, "state"))) {
+            __atomic_store_n(&t->state, 2, __ATOMIC_RELEASE);
+        } else {
+            __atomic_store_n(&t->state, 3, __ATOMIC_RELEASE);
+            if ((*complaints)++ < 5) {
+                fprintf(stderr, "ledger_e2e: rejected: %s\n",
+                        json_string_value(
+                            json_object_get(json_object_get(e, "error"), "message")));
+            }
         }
     }
-    *resp = c->buf + head;
-    *resp_size = clen;
-    if (close_after) {
-        hconn_close(c);
+    json_decref(r);
+    return true;
+}
+
+static void mark_sent(uint32_t sk, size_t pos, size_t count, double when)
+{
+    for (size_t i = 0; i < count; i++) {
+        struct txrec *t = &txs_[order_[sk][pos + i]];
+        t->sent = when;
+        t->state = 1;
     }
-    return 0;
-fail:
-    hconn_close(c);
-    return -1;
+}
+
+/* Closed loop: one request in flight, the next leaves when the answer is in. */
+static void send_closed(uint32_t sk, struct hconn *hc, char *body)
+{
+    size_t n = order_count_[sk], pos = 0;
+    uint32_t complaints = 0;
+    while (!stop_send_ && pos < n) {
+        size_t count = n - pos < o_.batch ? n - pos : o_.batch;
+        size_t bl = txs_body(body, sk, pos, count);
+        mark_sent(sk, pos, count, nt_now());
+        long status = 0;
+        const char *resp = NULL;
+        size_t resp_size = 0;
+        int got = hconn_send(hc, "/v1/txs", body, bl) == 0 ? 0 : -1;
+        while (got == 0) {
+            got = hconn_next(hc, &status, &resp, &resp_size);
+            if (got == 0 && hconn_fill(hc) != 0) {
+                got = -1;
+            }
+        }
+        if (got == 1 && take_answer(sk, pos, count, status, resp, resp_size, &complaints)) {
+            pos += count;
+        } else {
+            if (got != 1) {
+                hconn_close(hc);
+            }
+            nt_pause_ms(5); /* 429/503: retry the same batch */
+        }
+    }
+}
+
+/* Open loop: each request leaves when its last transaction is due (latency counts from then,
+ * so a sender that fell behind does not hide the wait: no coordinated omission), up to PIPE_MAX
+ * in flight. A refused request is sent again (the nonce window admits it out of order). */
+static void send_open(uint32_t sk, struct hconn *hc, char *body)
+{
+    size_t n = order_count_[sk], pos = 0;
+    double per_tx = (double)S / o_.rate; /* this sender's share */
+    size_t fl_pos[PIPE_MAX], fl_count[PIPE_MAX];
+    size_t head = 0, inflight = 0;
+    size_t retry_pos[PIPE_MAX], retry_count[PIPE_MAX];
+    size_t retries = 0;
+    uint32_t complaints = 0;
+    while (!stop_send_ && (pos < n || inflight > 0 || retries > 0)) {
+        double now = nt_now();
+        double due = pos < n ? t0_ + (double)(pos + (n - pos < o_.batch ? n - pos : o_.batch)) *
+                                         per_tx
+                             : now + 3600;
+        if (inflight < PIPE_MAX && (retries > 0 || (pos < n && due <= now))) {
+            size_t p, count;
+            if (retries > 0) {
+                retries--;
+                p = retry_pos[retries];
+                count = retry_count[retries];
+            } else {
+                p = pos;
+                count = n - pos < o_.batch ? n - pos : o_.batch;
+                pos += count;
+                if (now - due > lag_max_[sk]) {
+                    lag_max_[sk] = now - due;
+                }
+                mark_sent(sk, p, count, due);
+            }
+            size_t bl = txs_body(body, sk, p, count);
+            if (hconn_send(hc, "/v1/txs", body, bl) != 0) {
+                /* the connection is gone with what was in flight: send it all again */
+                for (size_t i = 0; i < inflight && retries < PIPE_MAX; i++) {
+                    size_t k = (head + i) % PIPE_MAX;
+                    retry_pos[retries] = fl_pos[k];
+                    retry_count[retries++] = fl_count[k];
+                }
+                inflight = 0;
+                if (retries < PIPE_MAX) {
+                    retry_pos[retries] = p;
+                    retry_count[retries++] = count;
+                }
+                nt_pause_ms(5);
+                continue;
+            }
+            size_t k = (head + inflight) % PIPE_MAX;
+            fl_pos[k] = p;
+            fl_count[k] = count;
+            inflight++;
+            continue;
+        }
+        /* wait for an answer or the next due time */
+        int timeout_ms = inflight < PIPE_MAX && pos < n ? (int)((due - now) * 1000) + 1 : 100;
+        if (inflight == 0) {
+            nt_pause_ms((unsigned)(timeout_ms > 0 ? timeout_ms : 1));
+            continue;
+        }
+        struct pollfd pf = {.fd = hc->fd, .events = POLLIN};
+        if (poll(&pf, 1, timeout_ms > 0 ? timeout_ms : 0) <= 0) {
+            continue;
+        }
+        int got = hconn_fill(hc) == 0 ? 0 : -1;
+        long status = 0;
+        const char *resp = NULL;
+        size_t resp_size = 0;
+        while (got == 0 && inflight > 0 &&
+               (got = hconn_next(hc, &status, &resp, &resp_size)) == 1) {
+            if (!take_answer(sk, fl_pos[head], fl_count[head], status, resp, resp_size,
+                             &complaints) &&
+                retries < PIPE_MAX) {
+                retry_pos[retries] = fl_pos[head];
+                retry_count[retries++] = fl_count[head];
+            }
+            head = (head + 1) % PIPE_MAX;
+            inflight--;
+            got = 0;
+        }
+        if (got < 0) {
+            hconn_close(hc);
+            for (size_t i = 0; i < inflight && retries < PIPE_MAX; i++) {
+                size_t k = (head + i) % PIPE_MAX;
+                retry_pos[retries] = fl_pos[k];
+                retry_count[retries++] = fl_count[k];
+            }
+            inflight = 0;
+            nt_pause_ms(5);
+        }
+    }
 }
 
 static void *send_main(void *arg)
 {
     uint32_t sk = (uint32_t)(uintptr_t)arg;
-    uint32_t v = sk % V;
-    struct hconn hc = {.fd = -1, .port = net_.rpc[v]};
-    size_t n = order_count_[sk];
-    size_t pos = 0;
-    double per_tx = o_.rate > 0 ? (double)S / o_.rate : 0; /* this sender's share */
-    uint32_t k = 0;
+    struct hconn hc = {.fd = -1, .port = net_.rpc[sk % V]};
     char *body = malloc(16 + (size_t)o_.batch * (2 * 256 + 3));
     if (body == NULL) {
         fprintf(stderr, "ledger_e2e: out of memory\n");
         exit(1);
     }
-    while (!stop_send_ && pos < n) {
-        size_t count = n - pos < o_.batch ? n - pos : o_.batch;
-        if (o_.rate > 0) {
-            /* open loop: wait for the batch's scheduled time (its last transaction's) */
-            double due = t0_ + (double)(pos + count) * per_tx;
-            double now = nt_now();
-            if (due > now) {
-                nt_pause_ms((unsigned)((due - now) * 1000) + 1);
-                continue;
-            }
-            if (now - due > lag_max_[sk]) {
-                lag_max_[sk] = now - due;
-            }
-        }
-        /* Latency runs from the moment the request leaves (the client's own batching is not
-         * the ledger's latency); lag_max reports how far the senders fell behind schedule. */
-        size_t bl = 0;
-        memcpy(body, "{\"txs\":[", 8);
-        bl = 8;
-        for (size_t i = 0; i < count; i++) {
-            const struct txrec *t = &txs_[order_[sk][pos + i]];
-            body[bl++] = i ? ',' : ' ';
-            body[bl++] = '"';
-            sqc_hex_encode(body + bl, 2 * (size_t)t->size + 1, arena_ + t->off, t->size);
-            bl += 2 * (size_t)t->size;
-            body[bl++] = '"';
-        }
-        body[bl++] = ']';
-        body[bl++] = '}';
-        double when = nt_now();
-        for (size_t i = 0; i < count; i++) {
-            struct txrec *t = &txs_[order_[sk][pos + i]];
-            t->sent = when;
-            t->state = 1;
-        }
-        long status = 0;
-        const char *resp = NULL;
-        size_t resp_size = 0;
-        json_t *r = NULL;
-        if (hconn_post(&hc, "/v1/txs", body, bl, &status, &resp, &resp_size) == 0) {
-            r = json_loadb(resp, resp_size, 0, NULL);
-        }
-        if (r != NULL && status == 200) {
-            json_t *res = json_object_get(r, "results");
-            for (size_t i = 0; i < count && i < json_array_size(res); i++) {
-                struct txrec *t = &txs_[order_[sk][pos + i]];
-                json_t *e = json_array_get(res, i);
-                if (json_is_string(json_object_get(e, "state"))) {
-                    __atomic_store_n(&t->state, 2, __ATOMIC_RELEASE);
-                } else {
-                    __atomic_store_n(&t->state, 3, __ATOMIC_RELEASE);
-                    if (k++ < 5) {
-                        fprintf(stderr, "ledger_e2e: rejected: %s\n",
-                                json_string_value(json_object_get(json_object_get(e, "error"),
-                                                                  "message")));
-                    }
-                }
-            }
-            pos += count;
-        } else {
-            if (k++ < 5) {
-                fprintf(stderr, "ledger_e2e: validator %u: status %ld %s\n", v + 1, status,
-                        r == NULL ? "(no JSON answer)" : "");
-            }
-            nt_pause_ms(5); /* 429/503: retry the same batch */
-        }
-        json_decref(r);
+    if (o_.rate > 0) {
+        send_open(sk, &hc, body);
+    } else {
+        send_closed(sk, &hc, body);
     }
     hconn_close(&hc);
     free(hc.buf);

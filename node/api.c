@@ -518,7 +518,9 @@ static void handle_receipt(struct node *n, struct rpc_request *req, const char *
 }
 
 /* The JSON of committed block `height`; NULL with *rc set. */
-static json_t *block_json(struct node *n, uint64_t height, int *rc)
+/* The JSON of block `height`; with_block adds its canonical encoding in hex (most of the bytes:
+ * a client that only follows transactions asks without it). */
+static json_t *block_json(struct node *n, uint64_t height, bool with_block, int *rc)
 {
     uint8_t *buf = NULL;
     size_t size = 0;
@@ -586,10 +588,19 @@ static json_t *block_json(struct node *n, uint64_t height, int *rc)
         json_object_set_new(j, "view", v);
     }
     json_object_set_new(j, "txs", txs);
-    json_object_set_new(j, "block", hex_json(buf, size));
+    if (with_block) {
+        json_object_set_new(j, "block", hex_json(buf, size));
+    }
     free(view);
     free(buf);
     return j;
+}
+
+/* ?block=false leaves out the canonical encoding (docs/api.md). */
+static bool with_block(struct rpc_request *req)
+{
+    const char *b = rpc_request_query(req, "block");
+    return b == NULL || strcmp(b, "false") != 0;
 }
 
 static void handle_block(struct node *n, struct rpc_request *req, const char *hs)
@@ -600,7 +611,7 @@ static void handle_block(struct node *n, struct rpc_request *req, const char *hs
         return;
     }
     int rc;
-    json_t *j = block_json(n, height, &rc);
+    json_t *j = block_json(n, height, with_block(req), &rc);
     if (j == NULL) {
         if (rc == SQ_ENOTFOUND) {
             rpc_reply_error(req, 404, "not_found", "no block at height %llu",
@@ -632,10 +643,11 @@ static void handle_blocks(struct node *n, struct rpc_request *req)
     if (to >= from && to - from >= BLOCKS_PER_CALL) {
         to = from + BLOCKS_PER_CALL - 1;
     }
+    bool with = with_block(req);
     json_t *arr = json_array();
     for (uint64_t h = from; h <= to && from <= head; h++) {
         int rc;
-        json_t *b = block_json(n, h, &rc);
+        json_t *b = block_json(n, h, with, &rc);
         if (b == NULL) {
             json_decref(arr);
             rpc_reply_error(req, 500, "internal", "cannot read block %llu: %s",

@@ -101,6 +101,10 @@ static int metrics_init(struct node *n)
     m->batches_sent = sq_metrics_counter(r, "squall_batches_sent_total",
                                          "Batches this validator multicast", NULL);
     m->commits = sq_metrics_counter(r, "squall_commits_total", "Durable LMDB commits", NULL);
+    m->commit_seconds = sq_metrics_histogram(r, "squall_commit_seconds",
+                                             "Time of one durable LMDB group commit", NULL,
+                                             sq_metrics_latency_bounds_s,
+                                             sq_metrics_latency_bounds_count);
     const char *h = "Chain height by state";
     m->h_ordered = sq_metrics_gauge(r, "squall_height", h, "state=\"ordered\"");
     m->h_persisted = sq_metrics_gauge(r, "squall_height", h, "state=\"persisted\"");
@@ -347,7 +351,9 @@ static void *persist_main(void *arg)
         }
         struct ldg_commit *c = n->p_job;
         pthread_mutex_unlock(&n->p_mu);
+        uint64_t t0 = now_ns();
         int rc = ldg_commit_write(n->store, c);
+        sq_metric_observe(n->m.commit_seconds, (double)(now_ns() - t0) / 1e9);
         if (rc != SQ_OK) {
             SQ_ERROR("node", "commit failed", "rc=%s reason=\"%s\"", sq_errname(rc), ldg_errmsg());
         }
@@ -1590,6 +1596,7 @@ int node_create(struct node **out, const struct node_config *cfg, struct ldg_gen
         goto err_efd;
     }
     n->p_started = true;
+    (void)pthread_setname_np(n->p_thread, "sq-persist"); /* cosmetic: ignore failure */
     /* The API serves requests the moment it starts, and they read the genesis: set it first. */
     n->gen = genesis;
     rc = node_api_start(n, errbuf, errbuf_size);

@@ -71,6 +71,7 @@ struct node_metrics {
     struct sq_metrics reg;
     struct sq_metric *tx_accepted, *tx_rejected, *tx_ok, *tx_failed, *tx_expired;
     struct sq_metric *blocks, *view_changes, *batches_sent, *commits;
+    struct sq_metric *commit_seconds; /* one group's durable write (persistence thread) */
     struct sq_metric *h_ordered, *h_persisted, *h_final;
     struct sq_metric *mempool_txs, *mempool_bytes;
     struct sq_metric *lat_ordered, *lat_persisted, *lat_final;

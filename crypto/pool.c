@@ -215,7 +215,7 @@ int sqc_verify_pool_create(struct sqc_verify_pool **out, unsigned threads)
             break;
         }
         char name[16];
-        snprintf(name, sizeof(name), "sq-verify-%u", started);
+        snprintf(name, sizeof(name), "sq-verify-%u", started % 1000u); /* 15 bytes at most */
         (void)pthread_setname_np(pool->tids[started], name); /* cosmetic: ignore failure */
     }
     SQ_ASSERT(pthread_sigmask(SIG_SETMASK, &old, NULL) == 0);

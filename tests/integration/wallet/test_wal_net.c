@@ -140,7 +140,7 @@ static int net_start(char *why, size_t cap)
         }
         if (now_s() > end) {
             snprintf(why, cap, "the validators did not all answer /readyz within %.0f s "
-                               "(%u of %u ready; logs in %s)",
+                               "(%u of %u ready; logs in %.300s)",
                      READY_S, up, VALIDATORS, wal_work);
             return -1;
         }

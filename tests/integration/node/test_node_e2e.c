@@ -254,6 +254,21 @@ static void test_identical_chains(void **state)
         } else {
             assert_string_equal(h, hash0);
         }
+        assert_true(json_is_string(json_object_get(r, "block")));
+        json_decref(r);
+    }
+    /* ?block=false leaves out the encoding and keeps the rest (docs/api.md). */
+    snprintf(path, sizeof(path), "/v1/blocks?from=%llu&to=%llu&block=false",
+             (unsigned long long)fin[0], (unsigned long long)fin[0]);
+    {
+        long st = 0;
+        json_t *r = NULL;
+        assert_int_equal(nt_get(&net_, 0, path, &st, &r), 0);
+        assert_int_equal(st, 200);
+        json_t *b = json_array_get(json_object_get(r, "blocks"), 0);
+        assert_string_equal(json_string_value(json_object_get(b, "hash")), hash0);
+        assert_true(json_is_array(json_object_get(b, "txs")));
+        assert_null(json_object_get(b, "block"));
         json_decref(r);
     }
     /* The consistency proof between two heads verifies. */

@@ -12,7 +12,8 @@
  * at every member").
  *
  * Prints one JSON line ("frontier_per_s": how many versions the persistence frontier, the minimum
- * over the members, passed per second of the measured window): delivered count and bytes, a SHA-256 digest of the delivered sequence
+ * over the members, passed per second of the measured window): delivered count and bytes, a
+ * SHA-256 digest of the delivered sequence
  * (each delivery's version, sender and size, and its payload, or only the first N payload bytes
  * with --digest-bytes N: the first 24 bytes carry sender, size, counter and send time, which is
  * enough to compare orders, while hashing every byte of large messages took most of a core),
@@ -300,8 +301,7 @@ struct member {
     uint64_t pass_ns; /* the clock at the end of the last loop pass, or a later reading */
     /* The delivery log kept in memory (with --log): its lines, and where the line of each version
      * starts (versions are dense from 0). It is the state a joiner is sent (§5.9). */
-    char *hist;
-    size_t hist_len, hist_cap;
+    struct pbuf hist;
     size_t *hist_off;
     size_t hist_count, hist_off_cap;
     struct state_out {
@@ -311,7 +311,6 @@ struct member {
     } xfers[SQ_MEMBERS_MAX];
     struct node_gd_config gd_cfg; /* kept for a rejoin */
     struct sq_timer rejoin_timer;
-    uint64_t rejoins;
     int64_t synced_from; /* first version received by state transfer in this join (-1: none) */
 };
 
@@ -488,19 +487,15 @@ static void log_append(struct member *m, int64_t version, const char *line, size
         fprintf(stderr, "mc_member %u: cannot write the log: %s\n", m->o.id, strerror(errno));
         exit(1);
     }
-    if (m->hist_len + len > m->hist_cap) {
-        m->hist_cap = (m->hist_cap + len) * 2;
-        m->hist = realloc(m->hist, m->hist_cap);
-        SQ_ASSERT(m->hist != NULL);
-    }
+    pbuf_reserve(&m->hist, len);
     if (m->hist_count == m->hist_off_cap) {
         m->hist_off_cap = m->hist_off_cap ? 2 * m->hist_off_cap : 4096;
         m->hist_off = realloc(m->hist_off, m->hist_off_cap * sizeof(size_t));
         SQ_ASSERT(m->hist_off != NULL);
     }
-    m->hist_off[m->hist_count++] = m->hist_len;
-    memcpy(m->hist + m->hist_len, line, len);
-    m->hist_len += len;
+    m->hist_off[m->hist_count++] = m->hist.len;
+    memcpy(m->hist.data + m->hist.len, line, len);
+    m->hist.len += len;
 }
 
 /* Sends what the group takes of the open transfers: chunks of whole log lines. */
@@ -515,7 +510,7 @@ static void xfers_pump(struct member *m)
             size_t from = x->next <= x->to ? m->hist_off[x->next] : 0;
             size_t upto = from;
             while (end <= x->to) {
-                size_t stop = end + 1 < (int64_t)m->hist_count ? m->hist_off[end + 1] : m->hist_len;
+                size_t stop = end + 1 < (int64_t)m->hist_count ? m->hist_off[end + 1] : m->hist.len;
                 if (stop - from > chunk_max && end > x->next) {
                     break;
                 }
@@ -523,7 +518,8 @@ static void xfers_pump(struct member *m)
                 end++;
             }
             bool last = end > x->to;
-            int rc = grp_state_send(m->g, x->joiner, m->hist + from, upto - from, last);
+            int rc = grp_state_send(m->g, x->joiner, m->hist.data + from, upto - from,
+                                    last);
             if (rc == SQ_EAGAIN) {
                 break;
             }
@@ -614,7 +610,7 @@ static void on_truncate(void *ctx, int64_t keep_version)
         fprintf(stderr, "mc_member %u: cannot truncate the log: %s\n", m->o.id, strerror(errno));
         exit(1);
     }
-    m->hist_len = cut;
+    m->hist.len = cut;
     m->hist_count = (size_t)(keep_version + 1);
     m->last_version = keep_version;
     ev_printf("TRUNCATE keep=%lld", (long long)keep_version);
@@ -838,7 +834,6 @@ static void rejoin_now(struct sq_loop *loop, struct sq_timer *t, void *arg)
     cfg.tcp.listen_fd = -1; /* the first listening socket went with the old transport */
     m->stopped = false;
     m->synced_from = -1;
-    m->rejoins++;
     char err[256];
     int rc = node_gd_create(&m->gd, &cfg, err, sizeof(err));
     if (rc != SQ_OK) {
@@ -1348,7 +1343,7 @@ int main(int argc, char **argv)
         free(m.ps);
     }
     free(m.pattern);
-    free(m.hist);
+    free(m.hist.data);
     free(m.hist_off);
     free(m.lat);
     free(m.own_version);

@@ -275,6 +275,26 @@ int nt_post(struct nt_net *net, uint32_t i, const char *path, json_t *body, long
                                                                                           : -1;
 }
 
+int nt_submit(struct nt_net *net, uint32_t i, const uint8_t *tx, size_t size, long *status,
+              char id[65], char code[32])
+{
+    json_t *b = json_object();
+    json_object_set_new(b, "tx", nt_hex(tx, size));
+    json_t *r = NULL;
+    int rc = nt_post(net, i, "/v1/tx", b, status, &r);
+    json_decref(b);
+    const char *s = json_string_value(json_object_get(r, "id"));
+    if (id != NULL) {
+        snprintf(id, 65, "%s", s != NULL ? s : "");
+    }
+    s = json_string_value(json_object_get(json_object_get(r, "error"), "code"));
+    if (code != NULL) {
+        snprintf(code, 32, "%s", s != NULL ? s : "");
+    }
+    json_decref(r);
+    return rc;
+}
+
 int nt_get_raw(struct nt_net *net, uint32_t i, const char *path, long *status, char **out)
 {
     char err[256];

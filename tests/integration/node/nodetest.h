@@ -65,6 +65,11 @@ void nt_destroy(struct nt_net *net, bool keep_dir);
 int nt_get(struct nt_net *net, uint32_t i, const char *path, long *status, struct json_t **out);
 int nt_post(struct nt_net *net, uint32_t i, const char *path, struct json_t *body, long *status,
             struct json_t **out);
+/* Posts one transaction ({"tx": hex}) to validator i: 0 with the HTTP status, the id it was
+ * given and the error code, each "" when absent (id and code may be NULL), or -1 when the
+ * request could not be made. */
+int nt_submit(struct nt_net *net, uint32_t i, const uint8_t *tx, size_t size, long *status,
+              char id[65], char code[32]);
 /* GET returning the raw body (malloc'd, NUL-terminated). */
 int nt_get_raw(struct nt_net *net, uint32_t i, const char *path, long *status, char **out);
 /* POST raw bytes (for malformed bodies). */

@@ -23,18 +23,8 @@
 static long submit(struct nt_net *net, uint32_t v, const uint8_t *tx, size_t size,
                    char code[32])
 {
-    json_t *b = json_object();
-    json_object_set_new(b, "tx", nt_hex(tx, size));
     long status = 0;
-    json_t *r = NULL;
-    assert_int_equal(nt_post(net, v, "/v1/tx", b, &status, &r), 0);
-    json_decref(b);
-    code[0] = '\0';
-    const char *c = json_string_value(json_object_get(json_object_get(r, "error"), "code"));
-    if (c != NULL) {
-        snprintf(code, 32, "%s", c);
-    }
-    json_decref(r);
+    assert_int_equal(nt_submit(net, v, tx, size, &status, NULL, code), 0);
     return status;
 }
 

@@ -219,17 +219,13 @@ static uint64_t one_final(uint32_t v, uint32_t client, uint64_t nonce)
     uint8_t tx[SQ_TX_BYTES_MAX];
     size_t size = nt_transfer(&net_, tx, &net_.clients[client], net_.clients[7].pk, 1, nonce,
                               1u << 30);
-    json_t *b = json_object();
-    json_object_set_new(b, "tx", nt_hex(tx, size));
     long status = 0;
-    json_t *r = NULL;
-    assert_int_equal(nt_post(&net_, v, "/v1/tx", b, &status, &r), 0);
-    json_decref(b);
+    char id[65];
+    assert_int_equal(nt_submit(&net_, v, tx, size, &status, id, NULL), 0);
     assert_int_equal(status, 202);
     char path[160];
-    snprintf(path, sizeof(path), "/v1/tx/%s?wait=final&timeout_ms=30000",
-             json_string_value(json_object_get(r, "id")));
-    json_decref(r);
+    snprintf(path, sizeof(path), "/v1/tx/%s?wait=final&timeout_ms=30000", id);
+    json_t *r = NULL;
     assert_int_equal(nt_get(&net_, v, path, &status, &r), 0);
     assert_int_equal(status, 200);
     assert_string_equal(json_string_value(json_object_get(r, "state")), "final");

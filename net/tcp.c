@@ -500,6 +500,35 @@ static void retry_timer_fn(struct sq_loop *loop, struct sq_timer *timer, void *a
 
 /* Handles one authenticated frame. SQ_OK, SQ_EAGAIN (a SEND waits for a buffer: stop here), or an
  * error that fails the peer with `*why` set. */
+/* A SEND's payload is in the peer's first posted buffer: the buffer leaves the queue, a signaled
+ * SEND is counted for the next ACK, and handler.recv_done reports it (which may remove the peer). */
+static void recv_complete(struct tcp_net *t, struct peer *p, uint8_t flags, uint32_t imm,
+                          size_t size)
+{
+    SQ_ASSERT(p->recv_count > 0);
+    struct posted b = p->recvs[p->recv_head];
+    p->recv_head = (p->recv_head + 1) % NET_RECVS_MAX;
+    p->recv_count--;
+    if (flags & NET_FRAME_FLAG_ACK) {
+        p->rx_signaled++;
+        p->ack_owed = true;
+    }
+    const struct net_handler *h = &t->base.handler;
+    if (h->recv_done != NULL) {
+        h->recv_done(h->arg, p->id, b.wr_id, SQ_OK, imm, size);
+    }
+}
+
+/* Sends the ACK owed for signaled operations received, if any. */
+static void ack_flush(struct conn *c, struct peer *p)
+{
+    if (p->ack_owed) {
+        uint8_t hdr[NET_FRAME_HDR_BYTES_MAX];
+        (void)conn_queue(c, hdr, net_frame_enc_ack(hdr, p->rx_signaled), NULL, 0, false);
+        p->ack_owed = false;
+    }
+}
+
 static int handle_frame(struct conn *c, struct peer *p, const struct net_frame *f, const char **why)
 {
     struct tcp_net *t = c->t;
@@ -530,23 +559,15 @@ static int handle_frame(struct conn *c, struct peer *p, const struct net_frame *
         if (p->recv_count == 0) {
             return SQ_EAGAIN;
         }
-        struct posted b = p->recvs[p->recv_head];
-        if (f->data_size > b.cap) {
+        const struct posted *b = &p->recvs[p->recv_head];
+        if (f->data_size > b->cap) {
             *why = "send longer than the posted buffer";
             return SQ_ETOOBIG;
         }
-        p->recv_head = (p->recv_head + 1) % NET_RECVS_MAX;
-        p->recv_count--;
         if (f->data_size > 0) {
-            memcpy(b.buf, f->data, f->data_size);
+            memcpy(b->buf, f->data, f->data_size);
         }
-        if (f->flags & NET_FRAME_FLAG_ACK) {
-            p->rx_signaled++;
-            p->ack_owed = true;
-        }
-        if (h->recv_done != NULL) {
-            h->recv_done(h->arg, p->id, b.wr_id, SQ_OK, f->imm, f->data_size);
-        }
+        recv_complete(t, p, f->flags, f->imm, f->data_size);
         return SQ_OK;
     }
     case NET_FR_ACK: {
@@ -599,7 +620,6 @@ static const char *acceptor_refusal(struct tcp_net *t, uint32_t id)
     return NULL;
 }
 
-/* Parses and handles buffered frames. Returns false when the connection was closed. */
 /* Where the next payload bytes of the direct SEND go: the place handler.recv_place names (asked
  * before every piece, since other events run between pieces and may withdraw it), else the posted
  * buffer. */
@@ -623,29 +643,14 @@ static uint8_t *direct_dst(struct conn *c)
  * handler removed the peer. */
 static bool direct_finish(struct conn *c)
 {
-    struct tcp_net *t = c->t;
-    struct peer *p = &t->peers[c->peer_index];
-    SQ_ASSERT(c->rx_direct && c->rx_done == c->rx_size && p->recv_count > 0);
-    struct posted b = p->recvs[p->recv_head];
-    p->recv_head = (p->recv_head + 1) % NET_RECVS_MAX;
-    p->recv_count--;
+    struct peer *p = &c->t->peers[c->peer_index];
+    SQ_ASSERT(c->rx_direct && c->rx_done == c->rx_size);
     c->rx_direct = false;
-    if (c->rx_flags & NET_FRAME_FLAG_ACK) {
-        p->rx_signaled++;
-        p->ack_owed = true;
-    }
-    const struct net_handler *h = &t->base.handler;
-    if (h->recv_done != NULL) {
-        h->recv_done(h->arg, p->id, b.wr_id, SQ_OK, c->rx_imm, c->rx_size);
-    }
+    recv_complete(c->t, p, c->rx_flags, c->rx_imm, c->rx_size);
     if (p->state != NET_PEER_UP || p->conn != c) {
         return false;
     }
-    if (p->ack_owed) {
-        uint8_t hdr[NET_FRAME_HDR_BYTES_MAX];
-        (void)conn_queue(c, hdr, net_frame_enc_ack(hdr, p->rx_signaled), NULL, 0, false);
-        p->ack_owed = false;
-    }
+    ack_flush(c, p);
     return true;
 }
 
@@ -690,6 +695,7 @@ static enum direct_start direct_begin(struct conn *c, size_t pos)
     return DIRECT_STARTED;
 }
 
+/* Parses and handles buffered frames. Returns false when the connection was closed. */
 static bool conn_process(struct conn *c)
 {
     struct tcp_net *t = c->t;
@@ -797,12 +803,7 @@ static bool conn_process(struct conn *c)
         c->rx_len -= pos;
     }
     if (c->state == CONN_UP) {
-        struct peer *p = &t->peers[c->peer_index];
-        if (p->ack_owed) {
-            uint8_t hdr[NET_FRAME_HDR_BYTES_MAX];
-            (void)conn_queue(c, hdr, net_frame_enc_ack(hdr, p->rx_signaled), NULL, 0, false);
-            p->ack_owed = false;
-        }
+        ack_flush(c, &t->peers[c->peer_index]);
     }
     return true;
 }

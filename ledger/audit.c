@@ -69,7 +69,10 @@ struct audit {
     struct audit_view *views;
     size_t view_count;
     size_t view_cap;
-    uint64_t indexed; /* transactions the index must hold */
+    uint64_t indexed;      /* transactions the index must hold (claimed below ix_next) */
+    MDB_txn *itxn;         /* the transaction index's snapshot, taken before the store's */
+    uint64_t ix_next;      /* the first height that snapshot does not cover */
+    struct ldg_idset tail; /* ids claimed at heights ix_next.. (not in the index yet) */
     struct audit_chunk chunk[2];
     struct audit_chunk *cur; /* the chunk being gathered */
     struct verifier ver;
@@ -444,23 +447,34 @@ static int replay_tx(struct audit *a, const struct audit_block *b, uint32_t i,
     const uint8_t *id = b->ids[i];
     int rc = ldg_tx_decode(raw->data, raw->size, &a->tx);
     SQ_ASSERT(rc == SQ_OK);
-    /* Where the index says this id was first claimed. */
-    const uint8_t *v;
-    size_t vs;
-    rc = ldg_db_get(a->s, a->txn, LDG_DB_TXINDEX, id, LDG_HASH_BYTES, &v, &vs);
+    /* Where this id was first claimed: the index below ix_next, the audit's own set above. */
+    uint64_t ih = 0;
+    uint32_t ii = 0;
+    uint8_t indexed_result = 0;
+    rc = ldg_txindex_get(a->s, a->itxn, id, &ih, &ii, &indexed_result);
+    if (rc == SQ_ECORRUPT) {
+        return fault(a, SQ_ECORRUPT, h, "txindex", "transaction %u: %s", i, ldg_errmsg());
+    }
     if (rc != SQ_OK && rc != SQ_ENOTFOUND) {
         return rc;
     }
+    if (rc == SQ_OK && ih >= a->ix_next) {
+        return fault(a, SQ_ECORRUPT, h, "txindex",
+                     "transaction %u: indexed at %llu, beyond what the index covers (%llu)", i,
+                     (unsigned long long)ih, (unsigned long long)a->ix_next);
+    }
+    if (rc == SQ_ENOTFOUND) {
+        const struct ldg_idset_entry *e = ldg_idset_find(&a->tail, id);
+        if (e != NULL) {
+            ih = e->height;
+            ii = e->index;
+            indexed_result = e->result;
+            rc = SQ_OK;
+        }
+    }
     bool here = false;
     bool earlier = false;
-    uint8_t indexed_result = 0;
     if (rc == SQ_OK) {
-        if (vs != LDG_TXINDEX_BYTES) {
-            return fault(a, SQ_ECORRUPT, h, "txindex", "transaction %u: entry of %zu bytes", i, vs);
-        }
-        uint64_t ih = sq_le64_load(v);
-        uint32_t ii = sq_le32_load(v + 8);
-        indexed_result = v[12];
         here = ih == h && ii == i;
         earlier = ih < h || (ih == h && ii < i);
         if (earlier) {
@@ -489,6 +503,15 @@ static int replay_tx(struct audit *a, const struct audit_block *b, uint32_t i,
                      ldg_result_name(stored), ldg_result_name(expect));
     }
     bool claims = expect != LDG_RESULT_DUPLICATE && expect != LDG_RESULT_BAD_SIGNATURE;
+    if (h >= a->ix_next && claims && !here && !earlier) {
+        /* Above the index: the audit keeps the claim itself. */
+        rc = ldg_idset_insert(&a->tail, id, h, i, stored);
+        if (rc != SQ_OK) {
+            return rc;
+        }
+        a->rep->unindexed++;
+        return SQ_OK;
+    }
     if (claims != here) {
         return fault(a, SQ_ECORRUPT, h, "txindex", "transaction %u: %s", i,
                      claims ? "missing from the index" : "indexed though it claims no id");
@@ -630,10 +653,12 @@ static int check_meta(struct audit *a)
                          (unsigned long long)a->views[i].view.view_id);
         }
     }
-    mdb_stat(a->txn, a->s->dbi[LDG_DB_TXINDEX], &st);
-    if (st.ms_entries != a->indexed) {
-        return fault(a, SQ_ECORRUPT, a->tip, "txindex", "%zu entries, the chain claims %llu ids",
-                     (size_t)st.ms_entries, (unsigned long long)a->indexed);
+    uint64_t entries = ldg_txindex_count(a->s, a->itxn);
+    if (entries != a->indexed) {
+        return fault(a, SQ_ECORRUPT, a->tip, "txindex",
+                     "%llu entries, the chain claims %llu ids below height %llu",
+                     (unsigned long long)entries, (unsigned long long)a->indexed,
+                     (unsigned long long)a->ix_next);
     }
     return SQ_OK;
 }
@@ -982,8 +1007,24 @@ int ldg_audit_run(struct ldg_store *s, struct sqc_verify_pool *pool, ldg_audit_p
     a->s = s;
     a->pool = pool;
     a->rep = rep;
-    int rc = ldg_rtxn_begin(s, &a->txn);
+    /* The index first: it is written after the store, so this snapshot covers no block that
+     * the store's snapshot lacks. */
+    int rc = ldg_irtxn_begin(s, &a->itxn);
     if (rc != SQ_OK) {
+        free(a);
+        return rc;
+    }
+    a->ix_next = ldg_txindex_next(s, a->itxn);
+    rc = ldg_idset_init(&a->tail, 1024);
+    if (rc != SQ_OK) {
+        ldg_irtxn_end(s, a->itxn);
+        free(a);
+        return rc;
+    }
+    rc = ldg_rtxn_begin(s, &a->txn);
+    if (rc != SQ_OK) {
+        ldg_idset_free(&a->tail);
+        ldg_irtxn_end(s, a->itxn);
         free(a);
         return rc;
     }
@@ -998,6 +1039,12 @@ int ldg_audit_run(struct ldg_store *s, struct sqc_verify_pool *pool, ldg_audit_p
     }
     a->tip = sq_le64_load(v);
     rep->tip = a->tip;
+    rep->index_next = a->ix_next;
+    if (a->ix_next > a->tip + 1) {
+        rc = fault(a, SQ_ECORRUPT, a->tip, "txindex", "the index covers heights below %llu",
+                   (unsigned long long)a->ix_next);
+        goto out_txn;
+    }
     /* The tip must name the last stored block before anything is sized by it. */
     MDB_stat st;
     mdb_stat(a->txn, s->dbi[LDG_DB_HEADERS], &st);
@@ -1073,6 +1120,8 @@ out_mem:
     free(a->views);
 out_txn:
     ldg_rtxn_end(s, a->txn);
+    ldg_irtxn_end(s, a->itxn);
+    ldg_idset_free(&a->tail);
     free(a);
     if (rc != SQ_OK && rep->what[0] == '\0') {
         snprintf(rep->what, sizeof(rep->what), "%s", "audit");

@@ -600,6 +600,8 @@ struct ldg_audit_report {
     uint64_t signatures; /* signatures verified (transactions, batches, governance, finality) */
     uint64_t certs;      /* stored certificates checked */
     uint64_t views;      /* view-change blocks checked (genesis included) */
+    uint64_t index_next; /* the transaction index covers heights below this (0: no index) */
+    uint64_t unindexed;  /* ids claimed above the index's cover, tracked by the audit itself */
     /* the first fault (when the audit returns an error): */
     uint64_t fault_height;
     char what[48]; /* "prev_hash", "tx_signature", "result", "certificate", ... */
@@ -608,15 +610,17 @@ struct ldg_audit_report {
 
 /* Verifies the whole store from genesis against its genesis: block 0, hash links, every header
  * field, every transaction and batch signature (through `pool` if not NULL), both Merkle roots of
- * every block, the replay of every transaction against the recorded result, the transaction index,
+ * every block, the replay of every transaction against the recorded result, the transaction index
+ * (as far as it reaches: it is derived data, written after the blocks, see txindex.c),
  * the view-change blocks (links, the majority rule, permitted keys), every stored certificate
  * against its view's members, the accumulator nodes, the final accounts and metadata. Reads one
  * LMDB snapshot. Stops at the first fault: returns SQ_ECORRUPT / SQ_EBADSIG / SQ_EPROOF and names
- * height, what and why in *rep (and ldg_errmsg()). Memory: about 72 bytes per block and one entry
- * per account. Holds a read transaction for its whole run: it never blocks commits, but a map
- * resize in the same process waits for it to end (run long audits on a read-only store in another
- * process, as `squall audit --data DIR` does). With a pool, signatures are verified on a helper
- * thread while the next blocks are read and the previous ones replayed. Any thread. */
+ * height, what and why in *rep (and ldg_errmsg()). Memory: about 72 bytes per block, one entry
+ * per account, and about 100 bytes per transaction above the index's cover. Holds a read
+ * transaction for its whole run: it never blocks commits, but a map resize in the same process
+ * waits for it to end (run long audits on a read-only store in another process, as `squall audit
+ * --data DIR` does). With a pool, signatures are verified on a helper thread while the next blocks
+ * are read and the previous ones replayed. Any thread. */
 int ldg_audit_run(struct ldg_store *s, struct sqc_verify_pool *pool, ldg_audit_progress_fn progress,
                   void *arg, struct ldg_audit_report *rep);
 

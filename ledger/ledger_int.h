@@ -239,7 +239,6 @@ enum ldg_db {
     LDG_DB_META = 0,
     LDG_DB_HEADERS,
     LDG_DB_BODIES,
-    LDG_DB_TXINDEX,
     LDG_DB_ACCOUNTS,
     LDG_DB_VALIDATORS,
     LDG_DB_VIEWS,
@@ -250,6 +249,9 @@ enum ldg_db {
 
 /* The tx index value: u64 height, u32 index, u8 result. */
 #define LDG_TXINDEX_BYTES 13
+/* The transaction index lives in an environment of its own (txindex.c, docs/formats.md): */
+#define LDG_TXINDEX_FILE "txindex.mdb"       /* in the data directory (MDB_NOSUBDIR) */
+#define LDG_TXINDEX_BOOT_FILE "txindex.boot" /* the boot it was last written in, or "clean" */
 
 struct ldg_pending_block {
     uint64_t height;
@@ -309,6 +311,16 @@ struct ldg_store {
     uint64_t map_size;            /* atomic */
     uint64_t map_size_max;
 
+    /* The transaction index (txindex.c): derived data, written without fsync after each durable
+     * group commit and rebuilt from the blocks when it cannot be trusted. NULL in a read-only
+     * store whose index is missing or may be torn (then nothing is found through it). */
+    struct MDB_env *ienv;
+    pthread_rwlock_t iresize_lock; /* as resize_lock, for ienv (apart: a reader may hold both) */
+    unsigned int idbi_meta;
+    unsigned int idbi_ids;
+    uint64_t imap_size; /* atomic */
+    uint64_t ix_next;   /* the first height not yet indexed (writer: persistence thread) */
+
     /* published to any thread (atomics) */
     uint64_t persisted_height;
     uint64_t certified_height;
@@ -337,8 +349,9 @@ struct ldg_store {
     size_t cert_count;
     size_t certs_handed;
     struct ldg_commit *outstanding;
-    struct MDB_txn *rtxn; /* the apply thread's read transaction during one call */
-    bool fresh;           /* created by this open: the next commit writes the identity */
+    struct MDB_txn *rtxn;  /* the apply thread's read transaction during one call */
+    struct MDB_txn *irtxn; /* the same for the transaction index */
+    bool fresh;            /* created by this open: the next commit writes the identity */
 };
 
 /* Store internals used across files. */
@@ -356,6 +369,37 @@ int ldg_db_get(struct ldg_store *s, struct MDB_txn *txn, enum ldg_db db, const v
                size_t key_size, const uint8_t **val, size_t *val_size);
 /* Translates an LMDB return code, setting a reason. */
 int ldg_mdb_err(int rc, const char *what);
+
+struct ldg_commit;
+
+/* ---- the transaction index (txindex.c) ----
+ * Derived data: every transaction that claims its id (all but duplicates and forgeries) maps to
+ * its height, position and result. Keyed by random ids, so a durable index would cost one page
+ * write per transaction per commit; it is written after each durable group commit, without
+ * fsync, in its own LMDB environment, and trusted after a restart only if the machine did not
+ * go down meanwhile (a process crash leaves the page cache, a machine crash may not): otherwise
+ * it is rebuilt from the stored blocks. */
+/* Opens (and, in a writable store, repairs and catches up to the store's height) the index.
+ * Called by ldg_store_open after the store's metadata is loaded. */
+int ldg_txindex_open(struct ldg_store *s);
+/* Syncs the index and marks it clean (writable store), then closes it. */
+void ldg_txindex_close(struct ldg_store *s);
+/* Adds the group's transaction ids; call after the group's durable commit. Persistence thread
+ * (or apply thread through ldg_commit). Any failure is fatal for the store, as a commit's. */
+int ldg_txindex_append(struct ldg_store *s, const struct ldg_commit *c);
+/* A read transaction on the index (resize lock's read side held); *txn NULL and SQ_OK when the
+ * store has no index. */
+int ldg_irtxn_begin(struct ldg_store *s, struct MDB_txn **txn);
+void ldg_irtxn_end(struct ldg_store *s, struct MDB_txn *txn);
+/* The apply thread's per-call index read transaction (closed by ldg_apply_rtxn_end). */
+int ldg_apply_irtxn(struct ldg_store *s, struct MDB_txn **txn);
+/* Looks `id` up: SQ_OK with its place, SQ_ENOTFOUND (also when txn is NULL), SQ_ECORRUPT. */
+int ldg_txindex_get(struct ldg_store *s, struct MDB_txn *txn, const uint8_t id[LDG_HASH_BYTES],
+                    uint64_t *height, uint32_t *index, uint8_t *result);
+/* The first height not in the index of read transaction `txn` (0 if txn is NULL). */
+uint64_t ldg_txindex_next(struct ldg_store *s, struct MDB_txn *txn);
+/* Number of entries in the index of `txn` (0 if txn is NULL). */
+uint64_t ldg_txindex_count(struct ldg_store *s, struct MDB_txn *txn);
 
 /* Committed-data helpers (within a read txn). */
 int ldg_read_header(struct ldg_store *s, struct MDB_txn *txn, uint64_t height,
@@ -445,6 +489,6 @@ int ldg_store_trim_cache(struct ldg_store *s);
 #define LDG_META_VIEW "view"
 #define LDG_META_CERT "certified"
 #define LDG_META_FIN "finality"
-#define LDG_STORE_FORMAT 1
+#define LDG_STORE_FORMAT 2 /* 2: the tx index moved to its own environment */
 
 #endif

@@ -16,11 +16,9 @@
 #define ACCOUNT_CACHE_KEEP (1u << 18)
 
 static const char *const db_names_[LDG_DB_COUNT_] = {
-    [LDG_DB_META] = "meta",         [LDG_DB_HEADERS] = "headers",
-    [LDG_DB_BODIES] = "bodies",     [LDG_DB_TXINDEX] = "txindex",
-    [LDG_DB_ACCOUNTS] = "accounts", [LDG_DB_VALIDATORS] = "validators",
-    [LDG_DB_VIEWS] = "views",       [LDG_DB_CERTS] = "certs",
-    [LDG_DB_MNODES] = "mnodes",
+    [LDG_DB_META] = "meta",         [LDG_DB_HEADERS] = "headers",       [LDG_DB_BODIES] = "bodies",
+    [LDG_DB_ACCOUNTS] = "accounts", [LDG_DB_VALIDATORS] = "validators", [LDG_DB_VIEWS] = "views",
+    [LDG_DB_CERTS] = "certs",       [LDG_DB_MNODES] = "mnodes",
 };
 
 int ldg_mdb_err(int rc, const char *what)
@@ -109,6 +107,8 @@ void ldg_apply_rtxn_end(struct ldg_store *s)
 {
     ldg_rtxn_end(s, s->rtxn);
     s->rtxn = NULL;
+    ldg_irtxn_end(s, s->irtxn);
+    s->irtxn = NULL;
 }
 
 int ldg_db_get(struct ldg_store *s, MDB_txn *txn, enum ldg_db db, const void *key, size_t key_size,
@@ -372,35 +372,19 @@ int ldg_block_get(struct ldg_store *s, uint64_t height, uint8_t **out, size_t *s
     return rc;
 }
 
-static int txindex_decode(const uint8_t *v, size_t n, uint64_t *height, uint32_t *index,
-                          uint8_t *result)
-{
-    if (n != LDG_TXINDEX_BYTES) {
-        return ldg_fail(SQ_ECORRUPT, "tx index entry of %zu bytes", n);
-    }
-    *height = sq_le64_load(v);
-    *index = sq_le32_load(v + 8);
-    *result = v[12];
-    return SQ_OK;
-}
-
 int ldg_tx_find(struct ldg_store *s, const uint8_t txid[LDG_HASH_BYTES], uint64_t *height,
                 uint32_t *index, uint8_t *result)
 {
     MDB_txn *txn;
-    int rc = ldg_rtxn_begin(s, &txn);
+    int rc = ldg_irtxn_begin(s, &txn);
     if (rc != SQ_OK) {
         return rc;
     }
-    const uint8_t *v;
-    size_t n;
-    rc = ldg_db_get(s, txn, LDG_DB_TXINDEX, txid, LDG_HASH_BYTES, &v, &n);
-    if (rc == SQ_OK) {
-        rc = txindex_decode(v, n, height, index, result);
-    } else if (rc == SQ_ENOTFOUND) {
+    rc = ldg_txindex_get(s, txn, txid, height, index, result);
+    if (rc == SQ_ENOTFOUND) {
         rc = ldg_fail(SQ_ENOTFOUND, "transaction not in the chain");
     }
-    ldg_rtxn_end(s, txn);
+    ldg_irtxn_end(s, txn);
     return rc;
 }
 
@@ -590,13 +574,6 @@ static int write_group_txn(struct ldg_store *s, MDB_txn *txn, const struct ldg_c
             sq_le64_store(h, b->height);
             rc = put(txn, s->dbi[LDG_DB_VIEWS], vkey, 8, h, 8, MDB_APPEND);
         }
-        for (uint32_t j = 0; rc == MDB_SUCCESS && j < b->id_count; j++) {
-            uint8_t v[LDG_TXINDEX_BYTES];
-            sq_le64_store(v, b->height);
-            sq_le32_store(v + 8, b->id_index[j]);
-            v[12] = b->id_result[j];
-            rc = put(txn, s->dbi[LDG_DB_TXINDEX], b->ids[j], LDG_HASH_BYTES, v, sizeof(v), 0);
-        }
         for (size_t j = 0; rc == MDB_SUCCESS && j < b->node_count; j++) {
             ldg_mnode_key(key, b->nodes[j].level, b->nodes[j].index);
             rc = put(txn, s->dbi[LDG_DB_MNODES], key, 9, b->nodes[j].hash, LDG_HASH_BYTES, 0);
@@ -755,10 +732,20 @@ int ldg_store_write_group(struct ldg_store *s, struct ldg_commit *c)
         /* The durable step: LMDB writes the pages, fsyncs, writes the meta page, fsyncs. A
          * failure here is never retried (STYLE.md). */
         rc = mdb_txn_commit(txn);
+        if (rc == MDB_MAP_FULL) {
+            /* The commit found no room to save the free list before it wrote anything: grow
+             * and write the group again, as for a full map during the puts. */
+            int err = grow_map(s);
+            if (err != SQ_OK) {
+                return err;
+            }
+            continue;
+        }
         if (rc != MDB_SUCCESS) {
             return commit_error(s, c, rc, "commit");
         }
-        return SQ_OK;
+        /* The derived transaction index follows the durable group (txindex.c). */
+        return ldg_txindex_append(s, c);
     }
 }
 
@@ -945,6 +932,7 @@ int ldg_store_open(const char *dir, const struct ldg_genesis *g, const struct ld
     /* Writer preference: a map resize must not starve behind a stream of readers. */
     pthread_rwlockattr_setkind_np(&attr, PTHREAD_RWLOCK_PREFER_WRITER_NONRECURSIVE_NP);
     pthread_rwlock_init(&s->resize_lock, &attr);
+    pthread_rwlock_init(&s->iresize_lock, &attr);
     pthread_rwlockattr_destroy(&attr);
 
     rc = mdb_env_create(&s->env);
@@ -1008,6 +996,10 @@ int ldg_store_open(const char *dir, const struct ldg_genesis *g, const struct ld
     if (rc != SQ_OK) {
         goto err_certs;
     }
+    rc = ldg_txindex_open(s);
+    if (rc != SQ_OK) {
+        goto err_certs;
+    }
     *out = s;
     return SQ_OK;
 
@@ -1021,6 +1013,7 @@ err_env:
     mdb_env_close(s->env);
 err_lock:
     pthread_rwlock_destroy(&s->resize_lock);
+    pthread_rwlock_destroy(&s->iresize_lock);
     ldg_genesis_free(s->g);
 err_free:
     free(s);
@@ -1040,8 +1033,10 @@ void ldg_store_close(struct ldg_store *s)
     free(s->certs);
     ldg_idset_free(&s->pending_ids);
     ldg_state_free(&s->st);
+    ldg_txindex_close(s);
     mdb_env_close(s->env);
     pthread_rwlock_destroy(&s->resize_lock);
+    pthread_rwlock_destroy(&s->iresize_lock);
     ldg_genesis_free(s->g);
     free(s);
 }

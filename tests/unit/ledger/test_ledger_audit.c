@@ -154,9 +154,11 @@ static void test_clean_chain_passes(void **state)
 
 static MDB_dbi dbi_of(const char *db)
 {
-    static const char *const names[LDG_DB_COUNT_] = {"meta",    "headers",  "bodies",
-                                                     "txindex", "accounts", "validators",
-                                                     "views",   "certs",    "mnodes"};
+    static const char *const names[LDG_DB_COUNT_] = {"meta",       "headers", "bodies", "accounts",
+                                                     "validators", "views",   "certs",  "mnodes"};
+    if (strcmp(db, "txindex") == 0) {
+        return fx_->s->idbi_ids; /* the index's own environment (txindex.c) */
+    }
     for (int i = 0; i < LDG_DB_COUNT_; i++) {
         if (strcmp(names[i], db) == 0) {
             return fx_->s->dbi[i];
@@ -171,11 +173,19 @@ static void raw_begin(MDB_txn **txn, unsigned flags)
     assert_int_equal(mdb_txn_begin(fx_->s->env, NULL, flags, txn), 0);
 }
 
+/* A transaction on the environment that holds table `db`. */
+static void raw_begin_db(const char *db, MDB_txn **txn, unsigned flags)
+{
+    MDB_env *env = strcmp(db, "txindex") == 0 ? fx_->s->ienv : fx_->s->env;
+    assert_non_null(env);
+    assert_int_equal(mdb_txn_begin(env, NULL, flags, txn), 0);
+}
+
 /* Size of a stored value. */
 static size_t raw_size(const char *db, const void *key, size_t key_size)
 {
     MDB_txn *txn;
-    raw_begin(&txn, MDB_RDONLY);
+    raw_begin_db(db, &txn, MDB_RDONLY);
     MDB_val k = {key_size, (void *)(uintptr_t)key};
     MDB_val v;
     assert_int_equal(mdb_get(txn, dbi_of(db), &k, &v), 0);
@@ -188,7 +198,7 @@ static size_t raw_size(const char *db, const void *key, size_t key_size)
 static void raw_flip(const char *db, const void *key, size_t key_size, size_t offset, uint8_t x)
 {
     MDB_txn *txn;
-    raw_begin(&txn, 0);
+    raw_begin_db(db, &txn, 0);
     MDB_val k = {key_size, (void *)(uintptr_t)key};
     MDB_val v;
     assert_int_equal(mdb_get(txn, dbi_of(db), &k, &v), 0);

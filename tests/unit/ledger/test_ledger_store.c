@@ -1,5 +1,6 @@
 /* The LMDB store: group commit (split across threads), reopen, map growth, a full map or disk as a
- * clear fatal error, open errors. */
+ * clear fatal error, open errors; the transaction index: trusted only after a clean close or
+ * within one boot, rebuilt otherwise, caught up when behind, tracked by the audit when lagging. */
 #include <pthread.h>
 #include <setjmp.h>
 #include <signal.h>
@@ -14,7 +15,9 @@
 #include <unistd.h>
 
 #include <cmocka.h>
+#include <lmdb.h>
 
+#include "base/codec.h"
 #include "base/err.h"
 #include "ldg_test.h"
 
@@ -262,7 +265,7 @@ static void test_map_grows(void **state)
     pid_t reader = reader_start(f->dir, f->g, &to_child, &from_child);
     uint64_t first = ldg_store_map_size(f->s);
     /* About 1.5 MB of blocks, committed a few at a time. */
-    for (int i = 0; i < 30; i++) {
+    for (int i = 0; i < 90; i++) {
         T_OK(block(f, 64));
         if (i % 3 == 2) {
             T_OK(ldg_commit(f->s, NULL));
@@ -281,11 +284,12 @@ static void test_map_grows(void **state)
     close(from_child);
     struct ldg_audit_report rep;
     T_OK(ldg_audit_run(f->s, NULL, NULL, NULL, &rep));
-    assert_int_equal(rep.txs, 30 * 64);
+    assert_int_equal(rep.txs, 90 * 64);
+    assert_int_equal(rep.index_next, 91);
     /* Reopened with the small initial size, the store keeps its grown map. */
     ldg_store_close(f->s);
     T_OK(ldg_store_open(f->dir, f->g, &opts, &f->s));
-    assert_int_equal(ldg_store_height(f->s), 30);
+    assert_int_equal(ldg_store_height(f->s), 90);
     fx_close(f);
 }
 
@@ -389,12 +393,203 @@ static void test_open_errors(void **state)
     ldg_genesis_free(g);
 }
 
+/* ---- the transaction index (ledger/txindex.c), played with after the store is closed ---- */
+
+struct ix_raw {
+    MDB_env *env;
+    MDB_txn *txn;
+    MDB_dbi meta;
+    MDB_dbi ids;
+};
+
+static void ix_raw_open(const char *dir, struct ix_raw *r)
+{
+    char path[4096];
+    snprintf(path, sizeof(path), "%s/txindex.mdb", dir);
+    assert_int_equal(mdb_env_create(&r->env), 0);
+    assert_int_equal(mdb_env_set_maxdbs(r->env, 4), 0);
+    assert_int_equal(mdb_env_open(r->env, path, MDB_NOSUBDIR, 0600), 0);
+    assert_int_equal(mdb_txn_begin(r->env, NULL, 0, &r->txn), 0);
+    assert_int_equal(mdb_dbi_open(r->txn, "meta", 0, &r->meta), 0);
+    assert_int_equal(mdb_dbi_open(r->txn, "ids", 0, &r->ids), 0);
+}
+
+static void ix_raw_close(struct ix_raw *r)
+{
+    assert_int_equal(mdb_txn_commit(r->txn), 0);
+    mdb_env_close(r->env);
+}
+
+/* Deletes the entries of blocks at `from` and above; copies up to `cap` of their ids to out. */
+static size_t ix_raw_drop_from(struct ix_raw *r, uint64_t from, uint8_t (*out)[32], size_t cap)
+{
+    MDB_cursor *cur;
+    assert_int_equal(mdb_cursor_open(r->txn, r->ids, &cur), 0);
+    MDB_val k;
+    MDB_val v;
+    size_t n = 0;
+    int rc = mdb_cursor_get(cur, &k, &v, MDB_FIRST);
+    while (rc == 0) {
+        assert_int_equal(v.mv_size, 13);
+        if (sq_le64_load(v.mv_data) >= from) {
+            if (n < cap) {
+                memcpy(out[n], k.mv_data, 32);
+            }
+            n++;
+            assert_int_equal(mdb_cursor_del(cur, 0), 0);
+            rc = mdb_cursor_get(cur, &k, &v, MDB_GET_CURRENT);
+            if (rc == MDB_NOTFOUND) {
+                rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT);
+            }
+        } else {
+            rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT);
+        }
+    }
+    assert_int_equal(rc, MDB_NOTFOUND);
+    mdb_cursor_close(cur);
+    return n;
+}
+
+static void ix_raw_set_next(struct ix_raw *r, uint64_t next)
+{
+    uint8_t b[8];
+    sq_le64_store(b, next);
+    MDB_val k = {4, "next"};
+    MDB_val v = {8, b};
+    assert_int_equal(mdb_put(r->txn, r->meta, &k, &v, 0), 0);
+}
+
+static void boot_marker_set(const char *dir, const char *text)
+{
+    char path[4096];
+    snprintf(path, sizeof(path), "%s/txindex.boot", dir);
+    FILE *fp = fopen(path, "w");
+    assert_non_null(fp);
+    fprintf(fp, "%s\n", text);
+    fclose(fp);
+}
+
+static void test_txindex_trust_and_rebuild(void **state)
+{
+    (void)state;
+    struct fx *f = fx_open(NULL);
+    for (int i = 0; i < 5; i++) {
+        T_OK(block(f, 8));
+    }
+    T_OK(ldg_commit(f->s, NULL));
+    ldg_store_close(f->s);
+    struct ix_raw r;
+    uint8_t ids[8][32];
+    ix_raw_open(f->dir, &r);
+    assert_int_equal(ix_raw_drop_from(&r, 3, ids, 8), 3 * 8);
+    ix_raw_close(&r);
+    /* Closed cleanly: trusted as it is, so the damage shows (lookups miss, the audit names it). */
+    T_OK(ldg_store_open(f->dir, f->g, NULL, &f->s));
+    uint64_t h;
+    uint32_t index;
+    uint8_t result;
+    assert_int_equal(ldg_tx_find(f->s, ids[0], &h, &index, &result), SQ_ENOTFOUND);
+    struct ldg_audit_report rep;
+    assert_int_equal(ldg_audit_run(f->s, NULL, NULL, NULL, &rep), SQ_ECORRUPT);
+    assert_string_equal(rep.what, "txindex");
+    ldg_store_close(f->s);
+    /* Written in another boot and not closed cleanly: it may be torn, so it is rebuilt. */
+    boot_marker_set(f->dir, "00000000-0000-0000-0000-000000000000");
+    T_OK(ldg_store_open(f->dir, f->g, NULL, &f->s));
+    for (size_t i = 0; i < 8; i++) {
+        T_OK(ldg_tx_find(f->s, ids[i], &h, &index, &result));
+        assert_true(h >= 3 && h <= 5);
+        assert_int_equal(result, LDG_RESULT_OK);
+    }
+    T_OK(ldg_audit_run(f->s, NULL, NULL, NULL, &rep));
+    assert_int_equal(rep.index_next, 6);
+    assert_int_equal(rep.unindexed, 0);
+    ldg_store_close(f->s);
+    /* A missing index is rebuilt too. */
+    char path[4096];
+    snprintf(path, sizeof(path), "%s/txindex.mdb", f->dir);
+    assert_int_equal(unlink(path), 0);
+    T_OK(ldg_store_open(f->dir, f->g, NULL, &f->s));
+    T_OK(ldg_tx_find(f->s, ids[7], &h, &index, &result));
+    T_OK(ldg_audit_run(f->s, NULL, NULL, NULL, &rep));
+    fx_close(f);
+}
+
+static void test_txindex_catches_up(void **state)
+{
+    (void)state;
+    struct fx *f = fx_open(NULL);
+    for (int i = 0; i < 5; i++) {
+        T_OK(block(f, 8));
+    }
+    T_OK(ldg_commit(f->s, NULL));
+    ldg_store_close(f->s);
+    /* As if the process died between a group's durable commit and its index write. */
+    struct ix_raw r;
+    uint8_t ids[16][32];
+    ix_raw_open(f->dir, &r);
+    assert_int_equal(ix_raw_drop_from(&r, 4, ids, 16), 16);
+    ix_raw_set_next(&r, 4);
+    ix_raw_close(&r);
+    /* A reader cannot repair it: lookups above the cover miss, the audit tracks those ids. */
+    struct ldg_store_opts ro = {.read_only = true};
+    T_OK(ldg_store_open(f->dir, f->g, &ro, &f->s));
+    uint64_t h;
+    uint32_t index;
+    uint8_t result;
+    assert_int_equal(ldg_tx_find(f->s, ids[0], &h, &index, &result), SQ_ENOTFOUND);
+    struct ldg_audit_report rep;
+    T_OK(ldg_audit_run(f->s, NULL, NULL, NULL, &rep));
+    assert_int_equal(rep.index_next, 4);
+    assert_int_equal(rep.unindexed, 16);
+    ldg_store_close(f->s);
+    /* The writer catches it up from the stored blocks. */
+    T_OK(ldg_store_open(f->dir, f->g, NULL, &f->s));
+    for (size_t i = 0; i < 16; i++) {
+        T_OK(ldg_tx_find(f->s, ids[i], &h, &index, &result));
+        assert_true(h == 4 || h == 5);
+    }
+    T_OK(ldg_audit_run(f->s, NULL, NULL, NULL, &rep));
+    assert_int_equal(rep.index_next, 6);
+    assert_int_equal(rep.unindexed, 0);
+    /* A committed transaction sent again is a duplicate, found through the index: client 0's
+     * first transfer (nonce 1, block 1), byte for byte. */
+    uint8_t tx[SQ_TX_BYTES_MAX];
+    struct ldg_bytes one = {
+        tx, t_transfer(tx, t_key("client", 0), t_key("client", 1)->pk, 1, 1, UINT64_MAX)};
+    uint8_t id[32];
+    ldg_tx_id(tx, one.size, id);
+    T_OK(ldg_tx_find(f->s, id, &h, &index, &result));
+    assert_int_equal(h, 1);
+    size_t size;
+    uint8_t *batch = t_batch(1, 1000, &one, 1, &size);
+    struct ldg_block_info info;
+    T_OK(ldg_batch_apply(f->s, 0, batch, size, NULL, &info));
+    free(batch);
+    T_OK(ldg_commit(f->s, NULL));
+    uint8_t *enc;
+    size_t enc_size;
+    T_OK(ldg_block_get(f->s, info.height, &enc, &enc_size));
+    struct ldg_block blk;
+    T_OK(ldg_block_decode(enc, enc_size, &blk, NULL));
+    assert_int_equal(blk.results[0], LDG_RESULT_DUPLICATE);
+    free(enc);
+    T_OK(ldg_tx_find(f->s, id, &h, &index, &result));
+    assert_int_equal(h, 1); /* the first claim stays */
+    fx_close(f);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_group_commit_split), cmocka_unit_test(test_persistence_thread),
-        cmocka_unit_test(test_map_grows),          cmocka_unit_test(test_map_limit_is_fatal),
-        cmocka_unit_test(test_full_disk),          cmocka_unit_test(test_open_errors),
+        cmocka_unit_test(test_group_commit_split),
+        cmocka_unit_test(test_persistence_thread),
+        cmocka_unit_test(test_map_grows),
+        cmocka_unit_test(test_map_limit_is_fatal),
+        cmocka_unit_test(test_full_disk),
+        cmocka_unit_test(test_open_errors),
+        cmocka_unit_test(test_txindex_trust_and_rebuild),
+        cmocka_unit_test(test_txindex_catches_up),
     };
     return cmocka_run_group_tests(tests, t_setup, NULL);
 }

@@ -99,24 +99,18 @@ static int member_index(const struct ldg_view *v, uint32_t id)
     return -1;
 }
 
-/* Is `id` already in the chain: pending first, then the committed index. Blocks leave the
- * pending set only when their group is committed and indexed (ldg_commit_end). */
+/* Is `id` already in the chain: pending first, then the index. Blocks leave the pending set only
+ * after their group is committed and handed to the index (ldg_commit_end). */
 static int is_duplicate(struct ldg_store *s, const uint8_t id[LDG_HASH_BYTES], bool *dup)
 {
     if (ldg_idset_find(&s->pending_ids, id) != NULL) {
         *dup = true;
         return SQ_OK;
     }
-    MDB_txn *txn;
-    int rc = ldg_apply_irtxn(s, &txn);
-    if (rc != SQ_OK) {
-        return rc;
-    }
-    SQ_ASSERT(txn != NULL); /* a writable store always has its index */
     uint64_t height;
     uint32_t index;
     uint8_t result;
-    rc = ldg_txindex_get(s, txn, id, &height, &index, &result);
+    int rc = ldg_txindex_lookup(s, id, &height, &index, &result);
     if (rc == SQ_OK || rc == SQ_ENOTFOUND) {
         *dup = rc == SQ_OK;
         return SQ_OK;

@@ -252,6 +252,8 @@ enum ldg_db {
 /* The transaction index lives in an environment of its own (txindex.c, docs/formats.md): */
 #define LDG_TXINDEX_FILE "txindex.mdb"       /* in the data directory (MDB_NOSUBDIR) */
 #define LDG_TXINDEX_BOOT_FILE "txindex.boot" /* the boot it was last written in, or "clean" */
+#define LDG_TXINDEX_FLUSH_IDS 65536          /* a batch of the indexer at most ... */
+#define LDG_TXINDEX_FLUSH_MS 1000            /* ... or what came in this long */
 
 struct ldg_pending_block {
     uint64_t height;
@@ -301,6 +303,23 @@ int ldg_fin_track_decode(const uint8_t *buf, size_t size, struct ldg_fin_track *
 
 #define LDG_PENDING_CERTS_MAX 64
 
+/* The transaction index's write-back cache (txindex.c): ids of durable blocks wait here until the
+ * indexer thread writes them to LMDB in one sorted batch, so that a batch touches each B-tree leaf
+ * once for many ids. Lookups see the sets first. */
+struct ldg_ixcache {
+    pthread_mutex_t lock;
+    pthread_cond_t cv;
+    struct ldg_idset sets[2];
+    int active;           /* sets[active] takes new ids */
+    bool flushing;        /* sets[!active] is being written */
+    uint64_t active_next; /* the first height after the blocks in the active set */
+    uint64_t flush_next;  /* the same for the set being written */
+    int error;            /* the indexer's failure (an sq_err): fatal for the store */
+    bool stop;
+    bool running; /* the indexer thread was started */
+    pthread_t thread;
+};
+
 struct ldg_store {
     struct MDB_env *env;
     unsigned int dbi[LDG_DB_COUNT_];
@@ -319,7 +338,8 @@ struct ldg_store {
     unsigned int idbi_meta;
     unsigned int idbi_ids;
     uint64_t imap_size; /* atomic */
-    uint64_t ix_next;   /* the first height not yet indexed (writer: persistence thread) */
+    uint64_t ix_next;   /* the first height not handed to the index (persistence thread) */
+    struct ldg_ixcache ix;
 
     /* published to any thread (atomics) */
     uint64_t persisted_height;
@@ -349,9 +369,8 @@ struct ldg_store {
     size_t cert_count;
     size_t certs_handed;
     struct ldg_commit *outstanding;
-    struct MDB_txn *rtxn;  /* the apply thread's read transaction during one call */
-    struct MDB_txn *irtxn; /* the same for the transaction index */
-    bool fresh;            /* created by this open: the next commit writes the identity */
+    struct MDB_txn *rtxn; /* the apply thread's read transaction during one call */
+    bool fresh;           /* created by this open: the next commit writes the identity */
 };
 
 /* Store internals used across files. */
@@ -384,16 +403,21 @@ struct ldg_commit;
 int ldg_txindex_open(struct ldg_store *s);
 /* Syncs the index and marks it clean (writable store), then closes it. */
 void ldg_txindex_close(struct ldg_store *s);
-/* Adds the group's transaction ids; call after the group's durable commit. Persistence thread
- * (or apply thread through ldg_commit). Any failure is fatal for the store, as a commit's. */
+/* Hands the group's transaction ids to the index (its write-back cache); call after the group's
+ * durable commit. Waits only if the indexer is several batches behind. Persistence thread (or
+ * apply thread through ldg_commit). A failure (the indexer's, or SQ_ENOMEM) is fatal for the
+ * store, as a commit's. */
 int ldg_txindex_append(struct ldg_store *s, const struct ldg_commit *c);
+/* Where `id` is, as of this call: the write-back cache, then a fresh snapshot of the LMDB index.
+ * SQ_OK with its place, SQ_ENOTFOUND, SQ_ECORRUPT / SQ_EIO. Any thread. */
+int ldg_txindex_lookup(struct ldg_store *s, const uint8_t id[LDG_HASH_BYTES], uint64_t *height,
+                       uint32_t *index, uint8_t *result);
 /* A read transaction on the index (resize lock's read side held); *txn NULL and SQ_OK when the
  * store has no index. */
 int ldg_irtxn_begin(struct ldg_store *s, struct MDB_txn **txn);
 void ldg_irtxn_end(struct ldg_store *s, struct MDB_txn *txn);
-/* The apply thread's per-call index read transaction (closed by ldg_apply_rtxn_end). */
-int ldg_apply_irtxn(struct ldg_store *s, struct MDB_txn **txn);
-/* Looks `id` up: SQ_OK with its place, SQ_ENOTFOUND (also when txn is NULL), SQ_ECORRUPT. */
+/* Looks `id` up in the LMDB index of `txn` only (not the cache): SQ_OK with its place,
+ * SQ_ENOTFOUND (also when txn is NULL), SQ_ECORRUPT. */
 int ldg_txindex_get(struct ldg_store *s, struct MDB_txn *txn, const uint8_t id[LDG_HASH_BYTES],
                     uint64_t *height, uint32_t *index, uint8_t *result);
 /* The first height not in the index of read transaction `txn` (0 if txn is NULL). */

@@ -107,8 +107,6 @@ void ldg_apply_rtxn_end(struct ldg_store *s)
 {
     ldg_rtxn_end(s, s->rtxn);
     s->rtxn = NULL;
-    ldg_irtxn_end(s, s->irtxn);
-    s->irtxn = NULL;
 }
 
 int ldg_db_get(struct ldg_store *s, MDB_txn *txn, enum ldg_db db, const void *key, size_t key_size,
@@ -375,16 +373,10 @@ int ldg_block_get(struct ldg_store *s, uint64_t height, uint8_t **out, size_t *s
 int ldg_tx_find(struct ldg_store *s, const uint8_t txid[LDG_HASH_BYTES], uint64_t *height,
                 uint32_t *index, uint8_t *result)
 {
-    MDB_txn *txn;
-    int rc = ldg_irtxn_begin(s, &txn);
-    if (rc != SQ_OK) {
-        return rc;
-    }
-    rc = ldg_txindex_get(s, txn, txid, height, index, result);
+    int rc = ldg_txindex_lookup(s, txid, height, index, result);
     if (rc == SQ_ENOTFOUND) {
         rc = ldg_fail(SQ_ENOTFOUND, "transaction not in the chain");
     }
-    ldg_irtxn_end(s, txn);
     return rc;
 }
 

@@ -11,14 +11,25 @@
  * or was last written during the current boot (txindex.boot holds the boot id, fsynced before
  * the first write of a boot); otherwise it is rebuilt from the stored blocks.
  *
- * Invariant: the index holds exactly the ids claimed by blocks 0 .. next-1, next <= tip + 1, and
- * entries are never removed (blocks are never trimmed once durable). */
+ * Written once per group commit, the index still cost about one 4 KiB page copy and write per
+ * transaction (ledger_e2e closed loop: 16.6k final tx/s against 23.6k without an index). So the
+ * ids of durable groups wait in a write-back cache (struct ldg_ixcache) and an indexer thread
+ * writes them in one sorted batch every LDG_TXINDEX_FLUSH_MS or LDG_TXINDEX_FLUSH_IDS ids, which
+ * touches each leaf once for many ids. Lookups in the writing process see the cache first; other
+ * processes see the LMDB index, which lags by at most one batch (the audit tracks the rest).
+ *
+ * Invariant: the LMDB index holds exactly the ids claimed by blocks 0 .. next-1, next <= tip + 1,
+ * and entries are never removed (blocks are never trimmed once durable). */
 #include <errno.h>
 #include <fcntl.h>
 #include <lmdb.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <time.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #include "base/log.h"
@@ -32,6 +43,7 @@
 #define BOOT_CLEAN "clean"
 #define BOOT_BYTES_MAX 64
 #define REBUILD_BLOCKS_PER_TXN 256
+#define INDEXER_NICE 10
 
 /* ---- the boot marker ---- */
 
@@ -165,18 +177,6 @@ void ldg_irtxn_end(struct ldg_store *s, MDB_txn *txn)
     }
 }
 
-int ldg_apply_irtxn(struct ldg_store *s, MDB_txn **txn)
-{
-    if (s->irtxn == NULL) {
-        int rc = rtxn_begin(s, &s->irtxn);
-        if (rc != SQ_OK) {
-            return rc;
-        }
-    }
-    *txn = s->irtxn;
-    return SQ_OK;
-}
-
 int ldg_txindex_get(struct ldg_store *s, MDB_txn *txn, const uint8_t id[LDG_HASH_BYTES],
                     uint64_t *height, uint32_t *index, uint8_t *result)
 {
@@ -267,6 +267,8 @@ static int grow(struct ldg_store *s)
         return ldg_mdb_err(rc, "grow the transaction index map");
     }
     __atomic_store_n(&s->imap_size, next, __ATOMIC_RELAXED);
+    SQ_INFO("ledger", "transaction index map grown", "from=%llu to=%llu", (unsigned long long)cur,
+            (unsigned long long)next);
     return SQ_OK;
 }
 
@@ -279,55 +281,244 @@ static int write_error(int rc)
     return ldg_mdb_err(rc, "write the transaction index");
 }
 
+/* ---- the write-back cache and its indexer thread ---- */
+
+static int entry_cmp(const void *a, const void *b)
+{
+    const struct ldg_idset_entry *const *x = a;
+    const struct ldg_idset_entry *const *y = b;
+    return memcmp((*x)->id, (*y)->id, LDG_HASH_BYTES);
+}
+
+/* Writes one set to LMDB in id order, with next = `next`. Indexer thread (or close). */
+static int flush_set(struct ldg_store *s, const struct ldg_idset *set, uint64_t next)
+{
+    const struct ldg_idset_entry **order = malloc((set->count + 1) * sizeof(*order));
+    if (order == NULL) {
+        return ldg_fail(SQ_ENOMEM, "out of memory to write the transaction index");
+    }
+    size_t n = 0;
+    for (size_t i = 0; i < set->cap; i++) {
+        if (set->slots[i].used) {
+            order[n++] = &set->slots[i];
+        }
+    }
+    SQ_ASSERT(n == set->count);
+    qsort(order, n, sizeof(*order), entry_cmp);
+    int err = SQ_OK;
+    for (;;) {
+        MDB_txn *txn;
+        int rc = mdb_txn_begin(s->ienv, NULL, 0, &txn);
+        if (rc != MDB_SUCCESS) {
+            err = ldg_mdb_err(rc, "begin a transaction index write");
+            break;
+        }
+        for (size_t i = 0; rc == MDB_SUCCESS && i < n; i++) {
+            rc = put_entry(s, txn, order[i]->id, order[i]->height, order[i]->index,
+                           order[i]->result);
+        }
+        if (rc == MDB_SUCCESS) {
+            rc = put_next(s, txn, next);
+        }
+        if (rc == MDB_SUCCESS) {
+            /* No fsync (MDB_NOSYNC): see the top of this file. */
+            rc = mdb_txn_commit(txn);
+        } else {
+            mdb_txn_abort(txn);
+        }
+        if (rc == MDB_MAP_FULL) {
+            /* During the puts or while the commit saved the free list: nothing was written. */
+            err = grow(s);
+            if (err != SQ_OK) {
+                break;
+            }
+            continue;
+        }
+        err = rc == MDB_SUCCESS ? SQ_OK : write_error(rc);
+        break;
+    }
+    free(order);
+    return err;
+}
+
+static void deadline_after_ms(struct timespec *ts, uint64_t ms)
+{
+    clock_gettime(CLOCK_MONOTONIC, ts);
+    ts->tv_sec += (time_t)(ms / 1000);
+    ts->tv_nsec += (long)(ms % 1000) * 1000000L;
+    if (ts->tv_nsec >= 1000000000L) {
+        ts->tv_sec++;
+        ts->tv_nsec -= 1000000000L;
+    }
+}
+
+/* Swaps the sets so that the full one can be written. Lock held; nothing being written. */
+static void swap_locked(struct ldg_ixcache *x)
+{
+    SQ_ASSERT(!x->flushing);
+    x->flush_next = x->active_next;
+    x->active = 1 - x->active;
+    x->flushing = true;
+}
+
+static void *indexer_main(void *arg)
+{
+    struct ldg_store *s = arg;
+    struct ldg_ixcache *x = &s->ix;
+    /* Background work: on a busy machine the latency-bound threads (the loop, the persistence
+     * thread) go first. Linux applies a thread's nice value to that thread alone. */
+    if (setpriority(PRIO_PROCESS, (id_t)syscall(SYS_gettid), INDEXER_NICE) != 0) {
+        SQ_DEBUG("ledger", "indexer priority unchanged", "errno=%d", errno);
+    }
+    pthread_mutex_lock(&x->lock);
+    for (;;) {
+        struct timespec deadline;
+        deadline_after_ms(&deadline, LDG_TXINDEX_FLUSH_MS);
+        while (!x->stop && x->sets[x->active].count < LDG_TXINDEX_FLUSH_IDS) {
+            if (pthread_cond_timedwait(&x->cv, &x->lock, &deadline) == ETIMEDOUT) {
+                break;
+            }
+        }
+        if (x->sets[x->active].count > 0 && x->error == SQ_OK) {
+            swap_locked(x);
+            const struct ldg_idset *full = &x->sets[1 - x->active];
+            uint64_t next = x->flush_next;
+            pthread_mutex_unlock(&x->lock);
+            int err = flush_set(s, full, next);
+            pthread_mutex_lock(&x->lock);
+            if (err == SQ_OK) {
+                ldg_idset_clear(&x->sets[1 - x->active]);
+                x->flushing = false;
+            } else {
+                /* Keep the set (lookups still see it) and fail the store at its next commit. */
+                SQ_ERROR("ledger", "transaction index write failed", "reason=\"%s\"", ldg_errmsg());
+                x->error = err;
+            }
+            pthread_cond_broadcast(&x->cv);
+        }
+        if (x->stop && (x->sets[x->active].count == 0 || x->error != SQ_OK)) {
+            break;
+        }
+    }
+    pthread_mutex_unlock(&x->lock);
+    return NULL;
+}
+
 int ldg_txindex_append(struct ldg_store *s, const struct ldg_commit *c)
 {
     if (s->ienv == NULL || c->block_count == 0) {
         return SQ_OK; /* the genesis commit of a new store: the index opens after it */
     }
     SQ_ASSERT(c->blocks[0]->height == s->ix_next);
-    for (;;) {
-        MDB_txn *txn;
-        int rc = mdb_txn_begin(s->ienv, NULL, 0, &txn);
-        if (rc != MDB_SUCCESS) {
-            return ldg_mdb_err(rc, "begin a transaction index write");
+    struct ldg_ixcache *x = &s->ix;
+    pthread_mutex_lock(&x->lock);
+    /* Back-pressure: a set may not outgrow a few batches while the indexer is behind. */
+    while (x->error == SQ_OK && x->flushing &&
+           x->sets[x->active].count >= 4 * LDG_TXINDEX_FLUSH_IDS) {
+        pthread_cond_wait(&x->cv, &x->lock);
+    }
+    int err = x->error;
+    struct ldg_idset *set = &x->sets[x->active];
+    for (size_t i = 0; err == SQ_OK && i < c->block_count; i++) {
+        const struct ldg_pending_block *b = c->blocks[i];
+        for (uint32_t j = 0; err == SQ_OK && j < b->id_count; j++) {
+            err = ldg_idset_insert(set, b->ids[j], b->height, b->id_index[j], b->id_result[j]);
         }
-        for (size_t i = 0; rc == MDB_SUCCESS && i < c->block_count; i++) {
-            const struct ldg_pending_block *b = c->blocks[i];
-            for (uint32_t j = 0; rc == MDB_SUCCESS && j < b->id_count; j++) {
-                rc = put_entry(s, txn, b->ids[j], b->height, b->id_index[j], b->id_result[j]);
-            }
-        }
-        if (rc == MDB_SUCCESS) {
-            rc = put_next(s, txn, c->tip_height + 1);
-        }
-        if (rc == MDB_MAP_FULL) {
-            mdb_txn_abort(txn);
-            int err = grow(s);
-            if (err != SQ_OK) {
-                return err;
-            }
-            continue;
-        }
-        if (rc != MDB_SUCCESS) {
-            mdb_txn_abort(txn);
-            return write_error(rc);
-        }
-        /* No fsync (MDB_NOSYNC): see the top of this file. */
-        rc = mdb_txn_commit(txn);
-        if (rc == MDB_MAP_FULL) {
-            /* Saving the free list found no room; nothing was written. */
-            int err = grow(s);
-            if (err != SQ_OK) {
-                return err;
-            }
-            continue;
-        }
-        if (rc != MDB_SUCCESS) {
-            return write_error(rc);
-        }
+    }
+    if (err == SQ_OK) {
+        x->active_next = c->tip_height + 1;
         s->ix_next = c->tip_height + 1;
+        if (set->count >= LDG_TXINDEX_FLUSH_IDS) {
+            pthread_cond_broadcast(&x->cv);
+        }
+    }
+    pthread_mutex_unlock(&x->lock);
+    return err;
+}
+
+int ldg_txindex_lookup(struct ldg_store *s, const uint8_t id[LDG_HASH_BYTES], uint64_t *height,
+                       uint32_t *index, uint8_t *result)
+{
+    struct ldg_ixcache *x = &s->ix;
+    MDB_txn *txn;
+    int rc;
+    if (x->running) {
+        pthread_mutex_lock(&x->lock);
+        const struct ldg_idset_entry *e = ldg_idset_find(&x->sets[x->active], id);
+        if (e == NULL && x->flushing) {
+            e = ldg_idset_find(&x->sets[1 - x->active], id);
+        }
+        if (e != NULL) {
+            *height = e->height;
+            *index = e->index;
+            *result = e->result;
+            pthread_mutex_unlock(&x->lock);
+            return SQ_OK;
+        }
+        /* A set is cleared (under the lock) only after its batch is committed, so a snapshot
+         * begun under the lock holds every id the sets no longer do. */
+        rc = rtxn_begin(s, &txn);
+        pthread_mutex_unlock(&x->lock);
+    } else {
+        rc = rtxn_begin(s, &txn);
+    }
+    if (rc != SQ_OK) {
+        return rc;
+    }
+    rc = ldg_txindex_get(s, txn, id, height, index, result);
+    ldg_irtxn_end(s, txn);
+    return rc;
+}
+
+static int cache_start(struct ldg_store *s)
+{
+    struct ldg_ixcache *x = &s->ix;
+    int rc = ldg_idset_init(&x->sets[0], LDG_TXINDEX_FLUSH_IDS);
+    if (rc == SQ_OK) {
+        rc = ldg_idset_init(&x->sets[1], LDG_TXINDEX_FLUSH_IDS);
+    }
+    if (rc != SQ_OK) {
+        ldg_idset_free(&x->sets[0]);
+        return rc;
+    }
+    pthread_mutex_init(&x->lock, NULL);
+    pthread_condattr_t ca;
+    pthread_condattr_init(&ca);
+    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+    pthread_cond_init(&x->cv, &ca);
+    pthread_condattr_destroy(&ca);
+    x->active = 0;
+    x->active_next = s->ix_next;
+    if (pthread_create(&x->thread, NULL, indexer_main, s) != 0) {
+        pthread_cond_destroy(&x->cv);
+        pthread_mutex_destroy(&x->lock);
+        ldg_idset_free(&x->sets[0]);
+        ldg_idset_free(&x->sets[1]);
+        return ldg_fail(SQ_ENOMEM, "cannot start the transaction indexer thread");
+    }
+    x->running = true;
+    return SQ_OK;
+}
+
+/* Writes what the cache holds and stops the indexer. SQ_OK if everything reached LMDB. */
+static int cache_stop(struct ldg_store *s)
+{
+    struct ldg_ixcache *x = &s->ix;
+    if (!x->running) {
         return SQ_OK;
     }
+    pthread_mutex_lock(&x->lock);
+    x->stop = true;
+    pthread_cond_broadcast(&x->cv);
+    pthread_mutex_unlock(&x->lock);
+    pthread_join(x->thread, NULL);
+    int err = x->error;
+    x->running = false;
+    pthread_cond_destroy(&x->cv);
+    pthread_mutex_destroy(&x->lock);
+    ldg_idset_free(&x->sets[0]);
+    ldg_idset_free(&x->sets[1]);
+    return err;
 }
 
 /* Indexes stored blocks first .. last (inclusive) in one index write transaction. */
@@ -597,6 +788,9 @@ int ldg_txindex_open(struct ldg_store *s)
     if (rc == SQ_OK) {
         rc = catch_up(s);
     }
+    if (rc == SQ_OK) {
+        rc = cache_start(s);
+    }
     if (rc != SQ_OK) {
         if (s->ienv != NULL) {
             mdb_env_close(s->ienv);
@@ -612,8 +806,9 @@ void ldg_txindex_close(struct ldg_store *s)
     if (s->ienv == NULL) {
         return;
     }
-    if (!s->read_only && ldg_store_is_failed(s) == false) {
-        /* Only a fully synced index may be called clean. */
+    int err = s->read_only ? SQ_OK : cache_stop(s);
+    if (!s->read_only && err == SQ_OK && !ldg_store_is_failed(s)) {
+        /* Only a fully written and synced index may be called clean. */
         int rc = mdb_env_sync(s->ienv, 1);
         if (rc == MDB_SUCCESS) {
             if (boot_marker_write(s, BOOT_CLEAN) != SQ_OK) {

@@ -598,6 +598,8 @@ json_t *wal_audit_json(const struct wal_audit_result *r, bool ok)
     json_object_set_new(j, "signatures", json_integer((json_int_t)r->rep.signatures));
     json_object_set_new(j, "certificates", json_integer((json_int_t)r->rep.certs));
     json_object_set_new(j, "views", json_integer((json_int_t)r->rep.views));
+    json_object_set_new(j, "index_next", json_integer((json_int_t)r->rep.index_next));
+    json_object_set_new(j, "unindexed", json_integer((json_int_t)r->rep.unindexed));
     json_object_set_new(j, "certified_height", json_integer((json_int_t)r->certified_height));
     json_object_set_new(j, "seconds", json_real(r->seconds));
     json_object_set_new(j, "tx_per_s", json_real(r->tx_per_s));

@@ -69,10 +69,11 @@ struct audit {
     struct audit_view *views;
     size_t view_count;
     size_t view_cap;
-    uint64_t indexed;      /* transactions the index must hold (claimed below ix_next) */
-    MDB_txn *itxn;         /* the transaction index's snapshot, taken before the store's */
-    uint64_t ix_next;      /* the first height that snapshot does not cover */
-    struct ldg_idset tail; /* ids claimed at heights ix_next.. (not in the index yet) */
+    uint64_t indexed;      /* transactions the index must hold (claimed below cover) */
+    MDB_txn *itxn;         /* the transaction index's snapshot, taken after the store's */
+    uint64_t ix_next;      /* the first height that snapshot does not cover (may exceed tip + 1) */
+    uint64_t cover;        /* min(ix_next, tip + 1): the heights audited against the index */
+    struct ldg_idset tail; /* ids claimed at heights cover..tip (the audit's own index) */
     struct audit_chunk chunk[2];
     struct audit_chunk *cur; /* the chunk being gathered */
     struct verifier ver;
@@ -447,7 +448,7 @@ static int replay_tx(struct audit *a, const struct audit_block *b, uint32_t i,
     const uint8_t *id = b->ids[i];
     int rc = ldg_tx_decode(raw->data, raw->size, &a->tx);
     SQ_ASSERT(rc == SQ_OK);
-    /* Where this id was first claimed: the index below ix_next, the audit's own set above. */
+    /* Where this id was first claimed: the index below cover, the audit's own set above. */
     uint64_t ih = 0;
     uint32_t ii = 0;
     uint8_t indexed_result = 0;
@@ -462,6 +463,9 @@ static int replay_tx(struct audit *a, const struct audit_block *b, uint32_t i,
         return fault(a, SQ_ECORRUPT, h, "txindex",
                      "transaction %u: indexed at %llu, beyond what the index covers (%llu)", i,
                      (unsigned long long)ih, (unsigned long long)a->ix_next);
+    }
+    if (rc == SQ_OK && ih > a->tip) {
+        rc = SQ_ENOTFOUND; /* claimed by a block committed after the store's snapshot */
     }
     if (rc == SQ_ENOTFOUND) {
         const struct ldg_idset_entry *e = ldg_idset_find(&a->tail, id);
@@ -503,7 +507,7 @@ static int replay_tx(struct audit *a, const struct audit_block *b, uint32_t i,
                      ldg_result_name(stored), ldg_result_name(expect));
     }
     bool claims = expect != LDG_RESULT_DUPLICATE && expect != LDG_RESULT_BAD_SIGNATURE;
-    if (h >= a->ix_next && claims && !here && !earlier) {
+    if (h >= a->cover && claims && !here && !earlier) {
         /* Above the index: the audit keeps the claim itself. */
         rc = ldg_idset_insert(&a->tail, id, h, i, stored);
         if (rc != SQ_OK) {
@@ -653,12 +657,19 @@ static int check_meta(struct audit *a)
                          (unsigned long long)a->views[i].view.view_id);
         }
     }
-    uint64_t entries = ldg_txindex_count(a->s, a->itxn);
+    uint64_t entries;
+    rc = ldg_txindex_count_below(a->s, a->itxn, a->cover, &entries);
+    if (rc == SQ_ECORRUPT) {
+        return fault(a, SQ_ECORRUPT, a->tip, "txindex", "%s", ldg_errmsg());
+    }
+    if (rc != SQ_OK) {
+        return rc;
+    }
     if (entries != a->indexed) {
         return fault(a, SQ_ECORRUPT, a->tip, "txindex",
-                     "%llu entries, the chain claims %llu ids below height %llu",
-                     (unsigned long long)entries, (unsigned long long)a->indexed,
-                     (unsigned long long)a->ix_next);
+                     "%llu entries below height %llu, the chain claims %llu ids there",
+                     (unsigned long long)entries, (unsigned long long)a->cover,
+                     (unsigned long long)a->indexed);
     }
     return SQ_OK;
 }
@@ -1007,10 +1018,17 @@ int ldg_audit_run(struct ldg_store *s, struct sqc_verify_pool *pool, ldg_audit_p
     a->s = s;
     a->pool = pool;
     a->rep = rep;
-    /* The index first: it is written after the store, so this snapshot covers no block that
-     * the store's snapshot lacks. */
-    int rc = ldg_irtxn_begin(s, &a->itxn);
+    /* The store's snapshot, then the index's (the order every thread takes the two locks in).
+     * The index is written after the store, so it may reach past the store's tip; it never
+     * misses a block below its `next`. */
+    int rc = ldg_rtxn_begin(s, &a->txn);
     if (rc != SQ_OK) {
+        free(a);
+        return rc;
+    }
+    rc = ldg_irtxn_begin(s, &a->itxn);
+    if (rc != SQ_OK) {
+        ldg_rtxn_end(s, a->txn);
         free(a);
         return rc;
     }
@@ -1018,13 +1036,7 @@ int ldg_audit_run(struct ldg_store *s, struct sqc_verify_pool *pool, ldg_audit_p
     rc = ldg_idset_init(&a->tail, 1024);
     if (rc != SQ_OK) {
         ldg_irtxn_end(s, a->itxn);
-        free(a);
-        return rc;
-    }
-    rc = ldg_rtxn_begin(s, &a->txn);
-    if (rc != SQ_OK) {
-        ldg_idset_free(&a->tail);
-        ldg_irtxn_end(s, a->itxn);
+        ldg_rtxn_end(s, a->txn);
         free(a);
         return rc;
     }
@@ -1039,12 +1051,8 @@ int ldg_audit_run(struct ldg_store *s, struct sqc_verify_pool *pool, ldg_audit_p
     }
     a->tip = sq_le64_load(v);
     rep->tip = a->tip;
-    rep->index_next = a->ix_next;
-    if (a->ix_next > a->tip + 1) {
-        rc = fault(a, SQ_ECORRUPT, a->tip, "txindex", "the index covers heights below %llu",
-                   (unsigned long long)a->ix_next);
-        goto out_txn;
-    }
+    a->cover = a->ix_next < a->tip + 1 ? a->ix_next : a->tip + 1;
+    rep->index_next = a->cover;
     /* The tip must name the last stored block before anything is sized by it. */
     MDB_stat st;
     mdb_stat(a->txn, s->dbi[LDG_DB_HEADERS], &st);
@@ -1119,8 +1127,8 @@ out_mem:
     free(a->chunk[1].jobs);
     free(a->views);
 out_txn:
-    ldg_rtxn_end(s, a->txn);
     ldg_irtxn_end(s, a->itxn);
+    ldg_rtxn_end(s, a->txn);
     ldg_idset_free(&a->tail);
     free(a);
     if (rc != SQ_OK && rep->what[0] == '\0') {

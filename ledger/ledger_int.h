@@ -424,6 +424,12 @@ int ldg_txindex_get(struct ldg_store *s, struct MDB_txn *txn, const uint8_t id[L
 uint64_t ldg_txindex_next(struct ldg_store *s, struct MDB_txn *txn);
 /* Number of entries in the index of `txn` (0 if txn is NULL). */
 uint64_t ldg_txindex_count(struct ldg_store *s, struct MDB_txn *txn);
+/* Counts the entries of blocks below height `below` in the index of `txn` (walks them all; 0 if
+ * txn is NULL). SQ_ECORRUPT for a malformed entry. */
+int ldg_txindex_count_below(struct ldg_store *s, struct MDB_txn *txn, uint64_t below,
+                            uint64_t *count);
+/* Lock order: a thread holding read transactions on both takes the store's first (resize_lock,
+ * then iresize_lock), as the apply thread does when it looks up a duplicate. */
 
 /* Committed-data helpers (within a read txn). */
 int ldg_read_header(struct ldg_store *s, struct MDB_txn *txn, uint64_t height,

@@ -226,6 +226,32 @@ uint64_t ldg_txindex_count(struct ldg_store *s, MDB_txn *txn)
     return st.ms_entries;
 }
 
+int ldg_txindex_count_below(struct ldg_store *s, MDB_txn *txn, uint64_t below, uint64_t *count)
+{
+    *count = 0;
+    if (txn == NULL) {
+        return SQ_OK;
+    }
+    MDB_cursor *cur;
+    int rc = mdb_cursor_open(txn, s->idbi_ids, &cur);
+    if (rc != MDB_SUCCESS) {
+        return ldg_mdb_err(rc, "transaction index");
+    }
+    MDB_val k;
+    MDB_val v;
+    for (rc = mdb_cursor_get(cur, &k, &v, MDB_FIRST); rc == MDB_SUCCESS;
+         rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
+        if (k.mv_size != LDG_HASH_BYTES || v.mv_size != LDG_TXINDEX_BYTES) {
+            mdb_cursor_close(cur);
+            return ldg_fail(SQ_ECORRUPT, "transaction index entry of %zu/%zu bytes", k.mv_size,
+                            v.mv_size);
+        }
+        *count += sq_le64_load(v.mv_data) < below ? 1u : 0u;
+    }
+    mdb_cursor_close(cur);
+    return rc == MDB_NOTFOUND ? SQ_OK : ldg_mdb_err(rc, "transaction index");
+}
+
 /* ---- writes ---- */
 
 static int put_entry(struct ldg_store *s, MDB_txn *txn, const uint8_t id[LDG_HASH_BYTES],

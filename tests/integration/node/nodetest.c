@@ -421,6 +421,7 @@ int nt_start_all(struct nt_net *net, double timeout_s)
         if (!nt_wait_ready(net, i, timeout_s)) {
             fprintf(stderr, "validator %u not ready in %.0f s (logs in %s)\n", i + 1, timeout_s,
                     net->dir);
+            nt_dump_logs(net, 60);
             return -1;
         }
     }
@@ -439,6 +440,37 @@ int nt_stop_all(struct nt_net *net)
     }
     nt_destroy(net, bad != 0);
     return bad ? -1 : 0;
+}
+
+void nt_dump_logs(const struct nt_net *net, unsigned lines)
+{
+    for (uint32_t i = 0; i < net->n; i++) {
+        char path[400];
+        snprintf(path, sizeof(path), "%s/v%u.log", net->dir, i + 1);
+        FILE *f = fopen(path, "r");
+        if (f == NULL) {
+            fprintf(stderr, "nodetest: no log %s\n", path);
+            continue;
+        }
+        /* Two passes: count, then print the tail. */
+        size_t total = 0;
+        int c;
+        while ((c = fgetc(f)) != EOF) {
+            total += c == '\n' ? 1u : 0u;
+        }
+        rewind(f);
+        size_t skip = total > lines ? total - lines : 0;
+        fprintf(stderr, "---- v%u.log, last %zu of %zu lines ----\n", i + 1, total - skip, total);
+        char buf[2048];
+        size_t line = 0;
+        while (fgets(buf, sizeof(buf), f) != NULL) {
+            if (line >= skip) {
+                fputs(buf, stderr);
+            }
+            line += strchr(buf, '\n') != NULL ? 1u : 0u;
+        }
+        fclose(f);
+    }
 }
 
 int nt_log_count(const struct nt_net *net, uint32_t i, const char *pattern)

@@ -58,6 +58,9 @@ int nt_start_all(struct nt_net *net, double timeout_s);
 int nt_stop_all(struct nt_net *net);
 /* Lines of validator i's log (DIR/v<i+1>.log) that match a grep pattern. */
 int nt_log_count(const struct nt_net *net, uint32_t i, const char *pattern);
+/* Copies the last `lines` lines of every validator's log to stderr (for a failure: the folder
+ * is removed at the end of the run, ctest keeps stderr). */
+void nt_dump_logs(const struct nt_net *net, unsigned lines);
 /* Stops every validator (SIGTERM, then SIGKILL), removes the folder, frees everything. */
 void nt_destroy(struct nt_net *net, bool keep_dir);
 

@@ -184,6 +184,7 @@ static uint64_t wait_agree(uint64_t min, double timeout_s)
             return fin[0];
         }
         if (nt_now() > deadline) {
+            nt_dump_logs(&net_, 60);
             fail_msg("final heights do not agree within %.0f s: %llu %llu %llu", timeout_s,
                      (unsigned long long)fin[0], (unsigned long long)fin[1],
                      (unsigned long long)fin[2]);

@@ -522,6 +522,7 @@ static int cache_start(struct ldg_store *s)
         ldg_idset_free(&x->sets[1]);
         return ldg_fail(SQ_ENOMEM, "cannot start the transaction indexer thread");
     }
+    (void)pthread_setname_np(x->thread, "sq-index"); /* cosmetic: ignore failure */
     x->running = true;
     return SQ_OK;
 }

@@ -5,8 +5,8 @@
  * leaf, and a durable commit of a group with n transactions writes and fsyncs about n scattered
  * pages. Measured in ledger_e2e at 10,000 tx/s, that made a group commit take 28 ms instead of
  * 3.4 ms and was nearly all of the submit -> final latency. The index is derived from the blocks,
- * so it needs no fsync of its own: it is written right after each durable group commit with
- * MDB_NOSYNC, and the page cache carries it across a crash of the process. A crash of the machine
+ * so it needs no fsync of its own: it is written after the durable group commits with MDB_NOSYNC,
+ * and the page cache carries it across a crash of the process. A crash of the machine
  * may lose or tear unsynced pages, so the index is trusted at start only if it was closed cleanly
  * or was last written during the current boot (txindex.boot holds the boot id, fsynced before
  * the first write of a boot); otherwise it is rebuilt from the stored blocks.

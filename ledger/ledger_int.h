@@ -377,6 +377,14 @@ struct ldg_store {
 struct ldg_pending_block *ldg_pending_at(const struct ldg_store *s, size_t i);
 int ldg_store_fail(struct ldg_store *s, int err);
 
+/* A read transaction on `env`, holding `lock`'s read side for its lifetime; a map grown by another
+ * process is adopted (*map_size updated). `what` names it in errors. */
+int ldg_env_rtxn_begin(struct MDB_env *env, pthread_rwlock_t *lock, uint64_t *map_size,
+                       const char *what, struct MDB_txn **txn);
+/* Doubles `env`'s map up to `max` (SQ_ENOSPC "<what> reached its limit ..." past it), under
+ * `lock`'s write side: no read transaction on `env` may be open in this process meanwhile. */
+int ldg_env_grow(struct MDB_env *env, pthread_rwlock_t *lock, uint64_t *map_size, uint64_t max,
+                 const char *what);
 /* Read transactions (take the resize lock's read side for their lifetime). */
 int ldg_rtxn_begin(struct ldg_store *s, struct MDB_txn **txn);
 void ldg_rtxn_end(struct ldg_store *s, struct MDB_txn *txn);

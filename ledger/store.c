@@ -53,34 +53,40 @@ int ldg_mdb_err(int rc, const char *what)
 
 /* ---- read transactions and the resize lock ---- */
 
-int ldg_rtxn_begin(struct ldg_store *s, MDB_txn **txn)
+int ldg_env_rtxn_begin(MDB_env *env, pthread_rwlock_t *lock, uint64_t *map_size, const char *what,
+                       MDB_txn **txn)
 {
     for (int attempt = 0;; attempt++) {
-        int e = pthread_rwlock_rdlock(&s->resize_lock);
+        int e = pthread_rwlock_rdlock(lock);
         SQ_ASSERT(e == 0);
-        int rc = mdb_txn_begin(s->env, NULL, MDB_RDONLY, txn);
+        int rc = mdb_txn_begin(env, NULL, MDB_RDONLY, txn);
         if (rc == MDB_SUCCESS) {
             return SQ_OK;
         }
-        pthread_rwlock_unlock(&s->resize_lock);
+        pthread_rwlock_unlock(lock);
+        *txn = NULL;
         if (rc != MDB_MAP_RESIZED || attempt > 8) {
-            *txn = NULL;
-            return ldg_mdb_err(rc, "begin read transaction");
+            return ldg_mdb_err(rc, what);
         }
         /* Another process grew the map: adopt its size (no transaction of ours is active while
          * we hold the lock for writing). */
-        e = pthread_rwlock_wrlock(&s->resize_lock);
+        e = pthread_rwlock_wrlock(lock);
         SQ_ASSERT(e == 0);
-        rc = mdb_env_set_mapsize(s->env, 0);
+        rc = mdb_env_set_mapsize(env, 0);
         MDB_envinfo info;
-        if (rc == MDB_SUCCESS && mdb_env_info(s->env, &info) == MDB_SUCCESS) {
-            __atomic_store_n(&s->map_size, (uint64_t)info.me_mapsize, __ATOMIC_RELAXED);
+        if (rc == MDB_SUCCESS && mdb_env_info(env, &info) == MDB_SUCCESS) {
+            __atomic_store_n(map_size, (uint64_t)info.me_mapsize, __ATOMIC_RELAXED);
         }
-        pthread_rwlock_unlock(&s->resize_lock);
+        pthread_rwlock_unlock(lock);
         if (rc != MDB_SUCCESS) {
             return ldg_mdb_err(rc, "adopt the grown map size");
         }
     }
+}
+
+int ldg_rtxn_begin(struct ldg_store *s, MDB_txn **txn)
+{
+    return ldg_env_rtxn_begin(s->env, &s->resize_lock, &s->map_size, "begin read transaction", txn);
 }
 
 void ldg_rtxn_end(struct ldg_store *s, MDB_txn *txn)
@@ -650,27 +656,32 @@ static int write_group_txn(struct ldg_store *s, MDB_txn *txn, const struct ldg_c
     return put_meta(txn, s->dbi[LDG_DB_META], LDG_META_CERT, meta, sq_enc_len(&enc));
 }
 
-/* Doubles the map (up to the configured maximum). No transaction of this process may be active:
- * the resize lock's write side waits for every reader. */
-static int grow_map(struct ldg_store *s)
+int ldg_env_grow(MDB_env *env, pthread_rwlock_t *lock, uint64_t *map_size, uint64_t max,
+                 const char *what)
 {
-    uint64_t cur = __atomic_load_n(&s->map_size, __ATOMIC_RELAXED);
-    if (cur >= s->map_size_max) {
-        return ldg_fail(SQ_ENOSPC, "the LMDB map reached its limit of %llu bytes",
-                        (unsigned long long)s->map_size_max);
+    uint64_t cur = __atomic_load_n(map_size, __ATOMIC_RELAXED);
+    if (cur >= max) {
+        return ldg_fail(SQ_ENOSPC, "%s reached its limit of %llu bytes", what,
+                        (unsigned long long)max);
     }
-    uint64_t next = cur * 2 < s->map_size_max ? cur * 2 : s->map_size_max;
-    int e = pthread_rwlock_wrlock(&s->resize_lock);
+    uint64_t next = cur * 2 < max ? cur * 2 : max;
+    int e = pthread_rwlock_wrlock(lock);
     SQ_ASSERT(e == 0);
-    int rc = mdb_env_set_mapsize(s->env, (size_t)next);
-    pthread_rwlock_unlock(&s->resize_lock);
+    int rc = mdb_env_set_mapsize(env, (size_t)next);
+    pthread_rwlock_unlock(lock);
     if (rc != MDB_SUCCESS) {
-        return ldg_mdb_err(rc, "grow the LMDB map");
+        return ldg_mdb_err(rc, "grow an LMDB map");
     }
-    __atomic_store_n(&s->map_size, next, __ATOMIC_RELAXED);
-    SQ_INFO("ledger", "map grown", "from=%llu to=%llu", (unsigned long long)cur,
+    __atomic_store_n(map_size, next, __ATOMIC_RELAXED);
+    SQ_INFO("ledger", "map grown", "map=\"%s\" from=%llu to=%llu", what, (unsigned long long)cur,
             (unsigned long long)next);
     return SQ_OK;
+}
+
+/* Doubles the store's map (up to the configured maximum). */
+static int grow_map(struct ldg_store *s)
+{
+    return ldg_env_grow(s->env, &s->resize_lock, &s->map_size, s->map_size_max, "the LMDB map");
 }
 
 /* A failed write says little (LMDB turns a short write into EIO): look at the file system and the

@@ -47,11 +47,11 @@
 
 /* ---- the boot marker ---- */
 
-/* The kernel's id of this boot ("" if unknown: then only a clean close is trusted). */
-static void boot_id(char out[BOOT_BYTES_MAX])
+/* The first line of a small file, without its newline ("" if absent or unreadable). */
+static void first_line(const char *path, char out[BOOT_BYTES_MAX])
 {
     out[0] = '\0';
-    FILE *f = fopen(BOOT_ID_PATH, "r");
+    FILE *f = fopen(path, "r");
     if (f == NULL) {
         return;
     }
@@ -60,6 +60,12 @@ static void boot_id(char out[BOOT_BYTES_MAX])
     }
     fclose(f);
     out[strcspn(out, "\r\n")] = '\0';
+}
+
+/* The kernel's id of this boot ("" if unknown: then only a clean close is trusted). */
+static void boot_id(char out[BOOT_BYTES_MAX])
+{
+    first_line(BOOT_ID_PATH, out);
 }
 
 static void path_in(const struct ldg_store *s, const char *name, char *out, size_t cap)
@@ -73,16 +79,7 @@ static void boot_marker_read(const struct ldg_store *s, char out[BOOT_BYTES_MAX]
 {
     char path[sizeof(s->dir) + 32];
     path_in(s, LDG_TXINDEX_BOOT_FILE, path, sizeof(path));
-    out[0] = '\0';
-    FILE *f = fopen(path, "r");
-    if (f == NULL) {
-        return;
-    }
-    if (fgets(out, BOOT_BYTES_MAX, f) == NULL) {
-        out[0] = '\0';
-    }
-    fclose(f);
-    out[strcspn(out, "\r\n")] = '\0';
+    first_line(path, out);
 }
 
 /* Replaces the boot marker durably: write a temporary file, fsync, rename, fsync the folder. */
@@ -140,28 +137,8 @@ static int rtxn_begin(struct ldg_store *s, MDB_txn **txn)
     if (s->ienv == NULL) {
         return SQ_OK;
     }
-    for (int attempt = 0;; attempt++) {
-        int e = pthread_rwlock_rdlock(&s->iresize_lock);
-        SQ_ASSERT(e == 0);
-        int rc = mdb_txn_begin(s->ienv, NULL, MDB_RDONLY, txn);
-        if (rc == MDB_SUCCESS) {
-            return SQ_OK;
-        }
-        pthread_rwlock_unlock(&s->iresize_lock);
-        *txn = NULL;
-        if (rc != MDB_MAP_RESIZED || attempt > 8) {
-            return ldg_mdb_err(rc, "begin a read transaction on the transaction index");
-        }
-        /* The writer process grew the index map: adopt its size. */
-        e = pthread_rwlock_wrlock(&s->iresize_lock);
-        SQ_ASSERT(e == 0);
-        rc = mdb_env_set_mapsize(s->ienv, 0);
-        MDB_envinfo info;
-        if (rc == MDB_SUCCESS && mdb_env_info(s->ienv, &info) == MDB_SUCCESS) {
-            __atomic_store_n(&s->imap_size, (uint64_t)info.me_mapsize, __ATOMIC_RELAXED);
-        }
-        pthread_rwlock_unlock(&s->iresize_lock);
-    }
+    return ldg_env_rtxn_begin(s->ienv, &s->iresize_lock, &s->imap_size,
+                              "begin a read transaction on the transaction index", txn);
 }
 
 int ldg_irtxn_begin(struct ldg_store *s, MDB_txn **txn)
@@ -279,23 +256,8 @@ static int put_next(struct ldg_store *s, MDB_txn *txn, uint64_t next)
 
 static int grow(struct ldg_store *s)
 {
-    uint64_t cur = __atomic_load_n(&s->imap_size, __ATOMIC_RELAXED);
-    if (cur >= s->map_size_max) {
-        return ldg_fail(SQ_ENOSPC, "the transaction index map reached its limit of %llu bytes",
-                        (unsigned long long)s->map_size_max);
-    }
-    uint64_t next = cur * 2 < s->map_size_max ? cur * 2 : s->map_size_max;
-    int e = pthread_rwlock_wrlock(&s->iresize_lock);
-    SQ_ASSERT(e == 0);
-    int rc = mdb_env_set_mapsize(s->ienv, (size_t)next);
-    pthread_rwlock_unlock(&s->iresize_lock);
-    if (rc != MDB_SUCCESS) {
-        return ldg_mdb_err(rc, "grow the transaction index map");
-    }
-    __atomic_store_n(&s->imap_size, next, __ATOMIC_RELAXED);
-    SQ_INFO("ledger", "transaction index map grown", "from=%llu to=%llu", (unsigned long long)cur,
-            (unsigned long long)next);
-    return SQ_OK;
+    return ldg_env_grow(s->ienv, &s->iresize_lock, &s->imap_size, s->map_size_max,
+                        "the transaction index map");
 }
 
 /* Translates the LMDB code of a failed index write. */

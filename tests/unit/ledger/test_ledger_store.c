@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -290,8 +291,13 @@ static void test_map_grows(void **state)
     T_OK(ldg_audit_run(f->s, NULL, NULL, NULL, &rep));
     assert_int_equal(rep.txs, 90 * 64);
     /* Reopened with the small initial size, the store keeps its grown map; the close wrote the
-     * whole transaction index (its map grew too). */
+     * whole transaction index, whose map grew too (the file cannot outgrow the map). */
     ldg_store_close(f->s);
+    char ipath[4096];
+    snprintf(ipath, sizeof(ipath), "%s/txindex.mdb", f->dir);
+    struct stat sb;
+    assert_int_equal(stat(ipath, &sb), 0);
+    assert_true(sb.st_size > 256 * 1024);
     T_OK(ldg_store_open(f->dir, f->g, &opts, &f->s));
     assert_int_equal(ldg_store_height(f->s), 90);
     T_OK(ldg_audit_run(f->s, NULL, NULL, NULL, &rep));
@@ -476,20 +482,36 @@ static void boot_marker_set(const char *dir, const char *text)
     fclose(fp);
 }
 
-static void test_txindex_trust_and_rebuild(void **state)
+/* A store with 5 committed blocks of 8 transfers, closed; then the index entries of blocks `from`
+ * and above are deleted (up to `cap` of their ids copied to `ids`) and `next` set to `next` unless
+ * it is 0. The store is left closed. */
+static struct fx *fx_five_blocks_index_cut(uint64_t from, uint64_t next, uint8_t (*ids)[32],
+                                           size_t cap, size_t *dropped)
 {
-    (void)state;
     struct fx *f = fx_open(NULL);
     for (int i = 0; i < 5; i++) {
         T_OK(block(f, 8));
     }
     T_OK(ldg_commit(f->s, NULL));
     ldg_store_close(f->s);
+    f->s = NULL;
     struct ix_raw r;
-    uint8_t ids[8][32];
     ix_raw_open(f->dir, &r);
-    assert_int_equal(ix_raw_drop_from(&r, 3, ids, 8), 3 * 8);
+    *dropped = ix_raw_drop_from(&r, from, ids, cap);
+    if (next != 0) {
+        ix_raw_set_next(&r, next);
+    }
     ix_raw_close(&r);
+    return f;
+}
+
+static void test_txindex_trust_and_rebuild(void **state)
+{
+    (void)state;
+    uint8_t ids[8][32];
+    size_t dropped;
+    struct fx *f = fx_five_blocks_index_cut(3, 0, ids, 8, &dropped);
+    assert_int_equal(dropped, 3 * 8);
     /* Closed cleanly: trusted as it is, so the damage shows (lookups miss, the audit names it). */
     T_OK(ldg_store_open(f->dir, f->g, NULL, &f->s));
     uint64_t h;
@@ -525,19 +547,11 @@ static void test_txindex_trust_and_rebuild(void **state)
 static void test_txindex_catches_up(void **state)
 {
     (void)state;
-    struct fx *f = fx_open(NULL);
-    for (int i = 0; i < 5; i++) {
-        T_OK(block(f, 8));
-    }
-    T_OK(ldg_commit(f->s, NULL));
-    ldg_store_close(f->s);
     /* As if the process died between a group's durable commit and its index write. */
-    struct ix_raw r;
     uint8_t ids[16][32];
-    ix_raw_open(f->dir, &r);
-    assert_int_equal(ix_raw_drop_from(&r, 4, ids, 16), 16);
-    ix_raw_set_next(&r, 4);
-    ix_raw_close(&r);
+    size_t dropped;
+    struct fx *f = fx_five_blocks_index_cut(4, 4, ids, 16, &dropped);
+    assert_int_equal(dropped, 16);
     /* A reader cannot repair it: lookups above the cover miss, the audit tracks those ids. */
     struct ldg_store_opts ro = {.read_only = true};
     T_OK(ldg_store_open(f->dir, f->g, &ro, &f->s));

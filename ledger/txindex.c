@@ -736,7 +736,10 @@ int ldg_txindex_open(struct ldg_store *s)
         }
         int rc = env_open(s);
         if (rc != SQ_OK) {
-            return rc;
+            /* Derived data: a reader without it (say, no write access to txindex.mdb-lock)
+             * still has the blocks. */
+            SQ_WARN("ledger", "transaction index not used", "reason=\"%s\"", ldg_errmsg());
+            return SQ_OK;
         }
         MDB_txn *txn;
         rc = rtxn_begin(s, &txn);
@@ -757,16 +760,18 @@ int ldg_txindex_open(struct ldg_store *s)
         return rc;
     }
     rc = env_open(s);
-    if (rc != SQ_OK) {
-        return rc;
+    bool ok = false;
+    if (rc == SQ_OK) {
+        rc = check_identity(s, &ok);
     }
-    bool ok;
-    rc = check_identity(s, &ok);
-    if (rc == SQ_OK && !ok) {
-        SQ_WARN("ledger", "transaction index rebuilt",
-                "reason=\"it belongs to another genesis or format, or is ahead of the store\"");
-        mdb_env_close(s->ienv);
-        s->ienv = NULL;
+    if (rc != SQ_OK || !ok) {
+        SQ_WARN("ledger", "transaction index rebuilt", "reason=\"%s\"",
+                rc != SQ_OK ? ldg_errmsg()
+                            : "it belongs to another genesis or format, or is ahead of the store");
+        if (s->ienv != NULL) {
+            mdb_env_close(s->ienv);
+            s->ienv = NULL;
+        }
         remove_files(s);
         rc = env_open(s);
         if (rc == SQ_OK) {

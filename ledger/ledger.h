@@ -414,6 +414,11 @@ int ldg_store_open(const char *dir, const struct ldg_genesis *g, const struct ld
  * start; an outstanding commit group must have been ended. NULL is fine. */
 void ldg_store_close(struct ldg_store *s);
 
+/* Deletes the files of a closed store in directory `dir` (the LMDB store and the transaction
+ * index), then the directory if that leaves it empty. Missing files are fine. For scratch stores
+ * and tests; SQ_OK, or SQ_EIO with the reason if a file could not be removed. Any thread. */
+int ldg_store_remove(const char *dir);
+
 /* The genesis the store was opened with (borrowed, valid until close). Any thread. */
 const struct ldg_genesis *ldg_store_genesis(const struct ldg_store *s);
 /* Height of the newest applied block (pending included). Apply thread. */

@@ -7,6 +7,7 @@
 #include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/statvfs.h>
+#include <unistd.h>
 
 #include "base/log.h"
 #include "ledger/ledger_int.h"
@@ -1042,6 +1043,26 @@ void ldg_store_close(struct ldg_store *s)
     pthread_rwlock_destroy(&s->iresize_lock);
     ldg_genesis_free(s->g);
     free(s);
+}
+
+int ldg_store_remove(const char *dir)
+{
+    static const char *const files[] = {"data.mdb", "lock.mdb", LDG_TXINDEX_FILE,
+                                        LDG_TXINDEX_FILE "-lock", LDG_TXINDEX_BOOT_FILE};
+    char path[4096 + 32];
+    for (size_t i = 0; i < sizeof(files) / sizeof(files[0]); i++) {
+        int n = snprintf(path, sizeof(path), "%s/%s", dir, files[i]);
+        if (n < 0 || (size_t)n >= sizeof(path)) {
+            return ldg_fail(SQ_EINVAL, "store path too long");
+        }
+        if (unlink(path) != 0 && errno != ENOENT) {
+            return ldg_fail(SQ_EIO, "remove %s: %s", path, strerror(errno));
+        }
+    }
+    if (rmdir(dir) != 0 && errno != ENOTEMPTY && errno != EEXIST && errno != ENOENT) {
+        return ldg_fail(SQ_EIO, "remove %s: %s", dir, strerror(errno));
+    }
+    return SQ_OK;
 }
 
 const struct ldg_genesis *ldg_store_genesis(const struct ldg_store *s)

@@ -502,12 +502,9 @@ static int audit_certs(struct node_audit *a, uint64_t tip)
 
 static void remove_scratch(const char *dir)
 {
-    char path[WAL_PATH_BYTES_MAX + 32];
-    snprintf(path, sizeof(path), "%s/data.mdb", dir);
-    unlink(path);
-    snprintf(path, sizeof(path), "%s/lock.mdb", dir);
-    unlink(path);
-    rmdir(dir);
+    if (ldg_store_remove(dir) != SQ_OK) {
+        fprintf(stderr, "squall audit: warning: scratch store not removed: %s\n", ldg_errmsg());
+    }
 }
 
 int wal_audit_node(struct wal_node *n, const struct ldg_genesis *g, const struct wal_audit_opts *o,

@@ -421,12 +421,7 @@ static void one_run(struct world *w, struct sqc_verify_pool *pool, int run, stru
     ldg_store_close(s);
     pthread_cond_destroy(&p.cv);
     pthread_mutex_destroy(&p.lock);
-    char path[4200];
-    snprintf(path, sizeof(path), "%s/data.mdb", dir);
-    unlink(path);
-    snprintf(path, sizeof(path), "%s/lock.mdb", dir);
-    unlink(path);
-    rmdir(dir);
+    (void)ldg_store_remove(dir);
 }
 
 int main(int argc, char **argv)

@@ -219,12 +219,7 @@ static void test_sigkill_fifty_times(void **state)
                   killed_mid_run, (unsigned long long)tip, (unsigned long long)r.lines, ro_audits);
     assert_int_equal(killed_mid_run, ROUNDS);
     assert_true(tip >= ROUNDS);
-    char path[4200];
-    snprintf(path, sizeof(path), "%s/data.mdb", tmpl);
-    unlink(path);
-    snprintf(path, sizeof(path), "%s/lock.mdb", tmpl);
-    unlink(path);
-    rmdir(tmpl);
+    assert_int_equal(ldg_store_remove(tmpl), SQ_OK);
     free(r.hashes);
     free(r.have);
     ldg_genesis_free(g);

@@ -236,12 +236,7 @@ void t_rmdir(char *dir)
     if (dir == NULL) {
         return;
     }
-    char path[4200];
-    snprintf(path, sizeof(path), "%s/data.mdb", dir);
-    unlink(path);
-    snprintf(path, sizeof(path), "%s/lock.mdb", dir);
-    unlink(path);
-    rmdir(dir);
+    (void)ldg_store_remove(dir);
     free(dir);
 }
 

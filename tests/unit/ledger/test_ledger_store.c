@@ -562,6 +562,13 @@ static void test_txindex_trust_and_rebuild(void **state)
     T_OK(ldg_tx_find(f->s, ids[0], &h, &index, &result));
     T_OK(ldg_audit_run(f->s, NULL, NULL, NULL, &rep));
     assert_int_equal(rep.index_next, 6);
+    /* ldg_store_remove takes every file of the store and the index, then the folder. */
+    ldg_store_close(f->s);
+    f->s = NULL;
+    T_OK(ldg_store_remove(f->dir));
+    struct stat sb;
+    assert_int_equal(stat(f->dir, &sb), -1);
+    T_OK(ldg_store_remove(f->dir)); /* nothing left: fine */
     fx_close(f);
 }
 

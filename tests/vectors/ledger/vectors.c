@@ -354,12 +354,7 @@ int ldg_vec_generate(const char *tmp_base, struct ldg_vec **out, size_t *count)
         }
     }
     ldg_store_close(s);
-    char path[4200];
-    snprintf(path, sizeof(path), "%s/data.mdb", dir);
-    unlink(path);
-    snprintf(path, sizeof(path), "%s/lock.mdb", dir);
-    unlink(path);
-    rmdir(dir);
+    (void)ldg_store_remove(dir);
     free(json);
     free(b1);
     free(b3);

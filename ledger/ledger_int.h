@@ -310,11 +310,11 @@ struct ldg_ixcache {
     pthread_mutex_t lock;
     pthread_cond_t cv;
     struct ldg_idset sets[2];
-    int active;           /* sets[active] takes new ids */
-    bool flushing;        /* sets[!active] is being written */
-    uint64_t active_next; /* the first height after the blocks in the active set */
-    uint64_t flush_next;  /* the same for the set being written */
-    int error;            /* the indexer's failure (an sq_err): fatal for the store */
+    int active;          /* sets[active] takes new ids */
+    bool flushing;       /* sets[!active] is being written */
+    uint64_t flush_next; /* the first height after the blocks in the set being written (for
+                          * the active set it is the store's ix_next) */
+    int error;           /* the indexer's failure (an sq_err): fatal for the store */
     bool stop;
     bool running; /* the indexer thread was started */
     pthread_t thread;
@@ -338,7 +338,8 @@ struct ldg_store {
     unsigned int idbi_meta;
     unsigned int idbi_ids;
     uint64_t imap_size; /* atomic */
-    uint64_t ix_next;   /* the first height not handed to the index (persistence thread) */
+    uint64_t ix_next;   /* the first height not handed to the index (persistence thread; under
+                         * ix.lock once the indexer runs) */
     struct ldg_ixcache ix;
 
     /* published to any thread (atomics) */

@@ -131,7 +131,7 @@ static bool index_trusted(const struct ldg_store *s, const char *boot)
 
 /* ---- reads ---- */
 
-static int rtxn_begin(struct ldg_store *s, MDB_txn **txn)
+int ldg_irtxn_begin(struct ldg_store *s, MDB_txn **txn)
 {
     *txn = NULL;
     if (s->ienv == NULL) {
@@ -139,11 +139,6 @@ static int rtxn_begin(struct ldg_store *s, MDB_txn **txn)
     }
     return ldg_env_rtxn_begin(s->ienv, &s->iresize_lock, &s->imap_size,
                               "begin a read transaction on the transaction index", txn);
-}
-
-int ldg_irtxn_begin(struct ldg_store *s, MDB_txn **txn)
-{
-    return rtxn_begin(s, txn);
 }
 
 void ldg_irtxn_end(struct ldg_store *s, MDB_txn *txn)
@@ -278,32 +273,26 @@ static int entry_cmp(const void *a, const void *b)
     return memcmp((*x)->id, (*y)->id, LDG_HASH_BYTES);
 }
 
-/* Writes one set to LMDB in id order, with next = `next`. Indexer thread (or close). */
-static int flush_set(struct ldg_store *s, const struct ldg_idset *set, uint64_t next)
+/* Puts a batch of entries into write transaction `txn`: SQ_OK with the LMDB code of the first
+ * failed put in *mdb_rc (MDB_SUCCESS if none), or an sq_err of its own (the batch is then
+ * abandoned). */
+typedef int (*fill_fn)(struct ldg_store *s, MDB_txn *txn, void *arg, int *mdb_rc);
+
+/* One index write transaction: `fill`'s entries and next = `next`, committed without fsync. A full
+ * map (during the puts, or while the commit saves the free list: nothing is written then) grows
+ * and the transaction is filled again. */
+static int write_txn(struct ldg_store *s, fill_fn fill, void *arg, uint64_t next)
 {
-    const struct ldg_idset_entry **order = malloc((set->count + 1) * sizeof(*order));
-    if (order == NULL) {
-        return ldg_fail(SQ_ENOMEM, "out of memory to write the transaction index");
-    }
-    size_t n = 0;
-    for (size_t i = 0; i < set->cap; i++) {
-        if (set->slots[i].used) {
-            order[n++] = &set->slots[i];
-        }
-    }
-    SQ_ASSERT(n == set->count);
-    qsort(order, n, sizeof(*order), entry_cmp);
-    int err = SQ_OK;
     for (;;) {
         MDB_txn *txn;
         int rc = mdb_txn_begin(s->ienv, NULL, 0, &txn);
         if (rc != MDB_SUCCESS) {
-            err = ldg_mdb_err(rc, "begin a transaction index write");
-            break;
+            return ldg_mdb_err(rc, "begin a transaction index write");
         }
-        for (size_t i = 0; rc == MDB_SUCCESS && i < n; i++) {
-            rc = put_entry(s, txn, order[i]->id, order[i]->height, order[i]->index,
-                           order[i]->result);
+        int err = fill(s, txn, arg, &rc);
+        if (err != SQ_OK) {
+            mdb_txn_abort(txn);
+            return err;
         }
         if (rc == MDB_SUCCESS) {
             rc = put_next(s, txn, next);
@@ -315,17 +304,48 @@ static int flush_set(struct ldg_store *s, const struct ldg_idset *set, uint64_t 
             mdb_txn_abort(txn);
         }
         if (rc == MDB_MAP_FULL) {
-            /* During the puts or while the commit saved the free list: nothing was written. */
             err = grow(s);
             if (err != SQ_OK) {
-                break;
+                return err;
             }
             continue;
         }
-        err = rc == MDB_SUCCESS ? SQ_OK : write_error(rc);
-        break;
+        return rc == MDB_SUCCESS ? SQ_OK : write_error(rc);
     }
-    free(order);
+}
+
+struct sorted_entries {
+    const struct ldg_idset_entry **order;
+    size_t count;
+};
+
+static int fill_sorted(struct ldg_store *s, MDB_txn *txn, void *arg, int *mdb_rc)
+{
+    const struct sorted_entries *e = arg;
+    *mdb_rc = MDB_SUCCESS;
+    for (size_t i = 0; *mdb_rc == MDB_SUCCESS && i < e->count; i++) {
+        const struct ldg_idset_entry *x = e->order[i];
+        *mdb_rc = put_entry(s, txn, x->id, x->height, x->index, x->result);
+    }
+    return SQ_OK;
+}
+
+/* Writes one set to LMDB in id order, with next = `next`. Indexer thread. */
+static int flush_set(struct ldg_store *s, const struct ldg_idset *set, uint64_t next)
+{
+    struct sorted_entries e = {.order = malloc((set->count + 1) * sizeof(*e.order))};
+    if (e.order == NULL) {
+        return ldg_fail(SQ_ENOMEM, "out of memory to write the transaction index");
+    }
+    for (size_t i = 0; i < set->cap; i++) {
+        if (set->slots[i].used) {
+            e.order[e.count++] = &set->slots[i];
+        }
+    }
+    SQ_ASSERT(e.count == set->count);
+    qsort(e.order, e.count, sizeof(*e.order), entry_cmp);
+    int err = write_txn(s, fill_sorted, &e, next);
+    free(e.order);
     return err;
 }
 
@@ -341,10 +361,11 @@ static void deadline_after_ms(struct timespec *ts, uint64_t ms)
 }
 
 /* Swaps the sets so that the full one can be written. Lock held; nothing being written. */
-static void swap_locked(struct ldg_ixcache *x)
+static void swap_locked(struct ldg_store *s)
 {
+    struct ldg_ixcache *x = &s->ix;
     SQ_ASSERT(!x->flushing);
-    x->flush_next = x->active_next;
+    x->flush_next = s->ix_next;
     x->active = 1 - x->active;
     x->flushing = true;
 }
@@ -368,7 +389,7 @@ static void *indexer_main(void *arg)
             }
         }
         if (x->sets[x->active].count > 0 && x->error == SQ_OK) {
-            swap_locked(x);
+            swap_locked(s);
             const struct ldg_idset *full = &x->sets[1 - x->active];
             uint64_t next = x->flush_next;
             pthread_mutex_unlock(&x->lock);
@@ -414,7 +435,6 @@ int ldg_txindex_append(struct ldg_store *s, const struct ldg_commit *c)
         }
     }
     if (err == SQ_OK) {
-        x->active_next = c->tip_height + 1;
         s->ix_next = c->tip_height + 1;
         if (set->count >= LDG_TXINDEX_FLUSH_IDS) {
             pthread_cond_broadcast(&x->cv);
@@ -445,10 +465,10 @@ int ldg_txindex_lookup(struct ldg_store *s, const uint8_t id[LDG_HASH_BYTES], ui
         }
         /* A set is cleared (under the lock) only after its batch is committed, so a snapshot
          * begun under the lock holds every id the sets no longer do. */
-        rc = rtxn_begin(s, &txn);
+        rc = ldg_irtxn_begin(s, &txn);
         pthread_mutex_unlock(&x->lock);
     } else {
-        rc = rtxn_begin(s, &txn);
+        rc = ldg_irtxn_begin(s, &txn);
     }
     if (rc != SQ_OK) {
         return rc;
@@ -476,7 +496,6 @@ static int cache_start(struct ldg_store *s)
     pthread_cond_init(&x->cv, &ca);
     pthread_condattr_destroy(&ca);
     x->active = 0;
-    x->active_next = s->ix_next;
     if (pthread_create(&x->thread, NULL, indexer_main, s) != 0) {
         pthread_cond_destroy(&x->cv);
         pthread_mutex_destroy(&x->lock);
@@ -510,79 +529,55 @@ static int cache_stop(struct ldg_store *s)
     return err;
 }
 
-/* Indexes stored blocks first .. last (inclusive) in one index write transaction. */
-static int index_range(struct ldg_store *s, MDB_txn *btxn, uint64_t first, uint64_t last)
+struct block_range {
+    MDB_txn *btxn; /* a read transaction on the store */
+    uint64_t first;
+    uint64_t last;
+};
+
+/* The ids that stored blocks first .. last claim (every transaction but a duplicate or a
+ * forgery, as apply.c decides). */
+static int fill_blocks(struct ldg_store *s, MDB_txn *txn, void *arg, int *mdb_rc)
 {
-    for (;;) {
-        MDB_txn *txn;
-        int rc = mdb_txn_begin(s->ienv, NULL, 0, &txn);
-        if (rc != MDB_SUCCESS) {
-            return ldg_mdb_err(rc, "begin a transaction index write");
-        }
-        int err = SQ_OK;
-        for (uint64_t h = first; err == SQ_OK && rc == MDB_SUCCESS && h <= last; h++) {
-            struct ldg_header hdr;
-            err = ldg_read_header(s, btxn, h, &hdr, NULL, NULL, NULL);
-            if (err != SQ_OK || hdr.kind != LDG_BLOCK_BATCH) {
-                continue;
-            }
-            const uint8_t *body;
-            size_t body_size;
-            err = ldg_read_body(s, btxn, h, &body, &body_size);
-            uint32_t count = 0;
-            const uint8_t *txs = NULL;
-            size_t txs_size = 0;
-            const uint8_t *results = NULL;
-            if (err == SQ_OK) {
-                err = ldg_body_decode(body, body_size, &count, &txs, &txs_size, &results);
-            }
-            if (err != SQ_OK) {
-                err = ldg_fail_prefix(SQ_ECORRUPT, "rebuild the transaction index: block %llu",
-                                      (unsigned long long)h);
-                break;
-            }
-            struct ldg_tx_iter it;
-            struct ldg_bytes raw;
-            ldg_tx_iter_init(&it, txs, txs_size, count);
-            for (uint32_t i = 0; rc == MDB_SUCCESS && ldg_tx_iter_next(&it, &raw); i++) {
-                uint8_t r = results[i];
-                if (r == LDG_RESULT_DUPLICATE || r == LDG_RESULT_BAD_SIGNATURE) {
-                    continue; /* claims no id (apply.c) */
-                }
-                uint8_t id[LDG_HASH_BYTES];
-                ldg_tx_id(raw.data, raw.size, id);
-                rc = put_entry(s, txn, id, h, i, r);
-            }
-        }
-        if (err == SQ_OK && rc == MDB_SUCCESS) {
-            rc = put_next(s, txn, last + 1);
-        }
+    const struct block_range *r = arg;
+    *mdb_rc = MDB_SUCCESS;
+    for (uint64_t h = r->first; *mdb_rc == MDB_SUCCESS && h <= r->last; h++) {
+        struct ldg_header hdr;
+        int err = ldg_read_header(s, r->btxn, h, &hdr, NULL, NULL, NULL);
         if (err != SQ_OK) {
-            mdb_txn_abort(txn);
             return err;
         }
-        if (rc == MDB_MAP_FULL) {
-            mdb_txn_abort(txn);
-            err = grow(s);
-            if (err != SQ_OK) {
-                return err;
-            }
+        if (hdr.kind != LDG_BLOCK_BATCH) {
             continue;
         }
-        if (rc != MDB_SUCCESS) {
-            mdb_txn_abort(txn);
-            return write_error(rc);
+        const uint8_t *body;
+        size_t body_size;
+        uint32_t count = 0;
+        const uint8_t *txs = NULL;
+        size_t txs_size = 0;
+        const uint8_t *results = NULL;
+        err = ldg_read_body(s, r->btxn, h, &body, &body_size);
+        if (err == SQ_OK) {
+            err = ldg_body_decode(body, body_size, &count, &txs, &txs_size, &results);
         }
-        rc = mdb_txn_commit(txn);
-        if (rc == MDB_MAP_FULL) {
-            err = grow(s);
-            if (err != SQ_OK) {
-                return err;
+        if (err != SQ_OK) {
+            return ldg_fail_prefix(SQ_ECORRUPT, "rebuild the transaction index: block %llu",
+                                   (unsigned long long)h);
+        }
+        struct ldg_tx_iter it;
+        struct ldg_bytes raw;
+        ldg_tx_iter_init(&it, txs, txs_size, count);
+        for (uint32_t i = 0; *mdb_rc == MDB_SUCCESS && ldg_tx_iter_next(&it, &raw); i++) {
+            uint8_t res = results[i];
+            if (res == LDG_RESULT_DUPLICATE || res == LDG_RESULT_BAD_SIGNATURE) {
+                continue;
             }
-            continue;
+            uint8_t id[LDG_HASH_BYTES];
+            ldg_tx_id(raw.data, raw.size, id);
+            *mdb_rc = put_entry(s, txn, id, h, i, res);
         }
-        return rc == MDB_SUCCESS ? SQ_OK : write_error(rc);
     }
+    return SQ_OK;
 }
 
 /* Brings the index up to the store's tip from the stored blocks. */
@@ -600,7 +595,8 @@ static int catch_up(struct ldg_store *s)
     }
     for (uint64_t h = from; rc == SQ_OK && h <= tip; h += REBUILD_BLOCKS_PER_TXN) {
         uint64_t last = tip - h < REBUILD_BLOCKS_PER_TXN ? tip : h + REBUILD_BLOCKS_PER_TXN - 1;
-        rc = index_range(s, btxn, h, last);
+        struct block_range r = {.btxn = btxn, .first = h, .last = last};
+        rc = write_txn(s, fill_blocks, &r, last + 1);
         if (rc == SQ_OK) {
             s->ix_next = last + 1;
         }
@@ -742,7 +738,7 @@ int ldg_txindex_open(struct ldg_store *s)
             return SQ_OK;
         }
         MDB_txn *txn;
-        rc = rtxn_begin(s, &txn);
+        rc = ldg_irtxn_begin(s, &txn);
         if (rc == SQ_OK) {
             s->ix_next = ldg_txindex_next(s, txn);
             ldg_irtxn_end(s, txn);

@@ -474,9 +474,9 @@ static int reserve_filter(struct ldg_store *s, MDB_txn *txn, unsigned slot, size
     return rc;
 }
 
-/* The tables in use, a bit each: the runs of the indexer's list and the outputs of the merges
- * under way. */
-static uint64_t slots_used(const struct ldg_store *s)
+/* A table no run of the indexer's list uses, nor a merge under way (there always is one: see
+ * LDG_TXINDEX_RUNS_MAX). */
+static uint8_t slot_free(const struct ldg_store *s)
 {
     uint64_t used = 0;
     for (uint32_t i = 0; i < s->iruns.count; i++) {
@@ -485,13 +485,6 @@ static uint64_t slots_used(const struct ldg_store *s)
     for (uint32_t i = 0; i < s->imerge_count; i++) {
         used |= UINT64_C(1) << s->imerge[i].dest;
     }
-    return used;
-}
-
-/* A table not in use (there always is one: see LDG_TXINDEX_RUNS_MAX). */
-static uint8_t slot_free(const struct ldg_store *s)
-{
-    uint64_t used = slots_used(s);
     for (uint8_t slot = 0; slot < LDG_TXINDEX_SLOTS; slot++) {
         if ((used >> slot & 1u) == 0) {
             return slot;
@@ -501,21 +494,13 @@ static uint8_t slot_free(const struct ldg_store *s)
     return 0;
 }
 
-/* Appends to list `to` a new run in table `slot` of `count` entries, numbered after every run of
- * the indexer's list. */
-static void runs_append(const struct ldg_store *s, struct ldg_ixview *to, uint8_t slot,
-                        uint64_t count)
+static uint64_t run_no_next(const struct ldg_ixview *v)
 {
     uint64_t no = 0;
-    for (uint32_t i = 0; i < s->iruns.count; i++) {
-        no = s->iruns.run[i].no >= no ? s->iruns.run[i].no + 1 : no;
+    for (uint32_t i = 0; i < v->count; i++) {
+        no = v->run[i].no >= no ? v->run[i].no + 1 : no;
     }
-    SQ_ASSERT(to->count < LDG_TXINDEX_RUNS_MAX);
-    struct ldg_ixrun *r = &to->run[to->count++];
-    memset(r, 0, sizeof(*r));
-    r->slot = slot;
-    r->no = no;
-    r->count = count;
+    return no;
 }
 
 static int grow(struct ldg_store *s)
@@ -623,7 +608,12 @@ static int fill_run(struct ldg_store *s, MDB_txn *txn, void *arg, int *mdb_rc)
         }
     }
     if (*mdb_rc == MDB_SUCCESS) {
-        runs_append(s, &w->runs, slot, w->count);
+        struct ldg_ixrun *r = &w->runs.run[w->runs.count];
+        memset(r, 0, sizeof(*r));
+        r->slot = slot;
+        r->no = run_no_next(&s->iruns);
+        r->count = w->count;
+        w->runs.count++;
         *mdb_rc = put_runs(s, txn, &w->runs);
     }
     return SQ_OK;
@@ -777,20 +767,18 @@ struct merge_chunk {
     struct ldg_ixview runs; /* out, when done: the list once committed */
 };
 
-/* The inputs' cursors, each at its first entry after the merge's resume point (live[i] false: input
- * i has no more). The LMDB code of the first failure, or MDB_SUCCESS. */
+/* The inputs' cursors, each at its first entry after the merge's resume point. */
 static int merge_cursors(struct ldg_store *s, MDB_txn *txn, MDB_cursor **cur, MDB_val *key,
-                         MDB_val *val, bool *live)
+                         MDB_val *val, bool *live, int *mdb_rc)
 {
     const struct ldg_ixmerge *m = merge_top(s);
     for (uint32_t i = 0; i < m->src_count; i++) {
         live[i] = false;
-    }
-    for (uint32_t i = 0; i < m->src_count; i++) {
         int rc = mdb_cursor_open(txn, s->idbi_slot[m->src[i].slot], &cur[i]);
         if (rc != MDB_SUCCESS) {
             cur[i] = NULL;
-            return rc;
+            *mdb_rc = rc;
+            return SQ_OK;
         }
         if (m->started) {
             key[i].mv_size = LDG_HASH_BYTES;
@@ -806,15 +794,15 @@ static int merge_cursors(struct ldg_store *s, MDB_txn *txn, MDB_cursor **cur, MD
         if (rc == MDB_SUCCESS) {
             live[i] = true;
         } else if (rc != MDB_NOTFOUND) {
-            return rc;
+            *mdb_rc = rc;
+            return SQ_OK;
         }
     }
-    return MDB_SUCCESS;
+    return SQ_OK;
 }
 
-/* Takes the inputs from the merge's entries out of the list and puts its output in. The LMDB code
- * of the first failed write, or MDB_SUCCESS. */
-static int merge_swap(struct ldg_store *s, MDB_txn *txn, struct merge_chunk *c)
+/* Takes the inputs from the merge's entries out of the list and puts its output in. */
+static int merge_swap(struct ldg_store *s, MDB_txn *txn, struct merge_chunk *c, int *mdb_rc)
 {
     const struct ldg_ixmerge *m = merge_top(s);
     c->runs.txnid = s->iruns.txnid;
@@ -829,26 +817,30 @@ static int merge_swap(struct ldg_store *s, MDB_txn *txn, struct merge_chunk *c)
             c->runs.run[c->runs.count++] = s->iruns.run[i];
         }
     }
-    runs_append(s, &c->runs, m->dest, m->written + c->written);
-    int rc = MDB_SUCCESS;
+    struct ldg_ixrun *r = &c->runs.run[c->runs.count++];
+    memset(r, 0, sizeof(*r));
+    r->slot = m->dest;
+    r->no = run_no_next(&s->iruns);
+    r->count = m->written + c->written;
+    *mdb_rc = MDB_SUCCESS;
     if (m->filter != NULL) {
         uint8_t *f;
-        rc = reserve_filter(s, txn, m->dest, m->filter_blocks, &f);
-        if (rc == MDB_SUCCESS) {
+        *mdb_rc = reserve_filter(s, txn, m->dest, m->filter_blocks, &f);
+        if (*mdb_rc == MDB_SUCCESS) {
             memcpy(f, m->filter, m->filter_blocks * IX_BLOCK_BYTES);
         }
     }
     /* Empty the inputs' tables (older snapshots still see them) for later runs. */
-    for (uint32_t j = 0; rc == MDB_SUCCESS && j < m->src_count; j++) {
-        rc = mdb_drop(txn, s->idbi_slot[m->src[j].slot], 0);
-        if (rc == MDB_SUCCESS) {
-            rc = del_filter(s, txn, m->src[j].slot);
+    for (uint32_t j = 0; *mdb_rc == MDB_SUCCESS && j < m->src_count; j++) {
+        *mdb_rc = mdb_drop(txn, s->idbi_slot[m->src[j].slot], 0);
+        if (*mdb_rc == MDB_SUCCESS) {
+            *mdb_rc = del_filter(s, txn, m->src[j].slot);
         }
     }
-    if (rc == MDB_SUCCESS) {
-        rc = put_runs(s, txn, &c->runs);
+    if (*mdb_rc == MDB_SUCCESS) {
+        *mdb_rc = put_runs(s, txn, &c->runs);
     }
-    return rc;
+    return SQ_OK;
 }
 
 /* Writes the merge's next chunk; the last one also swaps the runs. */
@@ -863,8 +855,7 @@ static int fill_merge(struct ldg_store *s, MDB_txn *txn, void *arg, int *mdb_rc)
     c->written = 0;
     c->done = false;
     *mdb_rc = MDB_SUCCESS;
-    int err = SQ_OK;
-    *mdb_rc = merge_cursors(s, txn, cur, key, val, live);
+    int err = merge_cursors(s, txn, cur, key, val, live, mdb_rc);
     MDB_dbi dest = s->idbi_slot[m->dest];
     while (err == SQ_OK && *mdb_rc == MDB_SUCCESS && c->written < s->ix_merge_chunk) {
         int min = -1;
@@ -922,7 +913,7 @@ static int fill_merge(struct ldg_store *s, MDB_txn *txn, void *arg, int *mdb_rc)
         c->done = !any;
     }
     if (err == SQ_OK && *mdb_rc == MDB_SUCCESS && c->done) {
-        *mdb_rc = merge_swap(s, txn, c);
+        err = merge_swap(s, txn, c, mdb_rc);
     }
     return err;
 }
@@ -1418,7 +1409,10 @@ static int fill_clean(struct ldg_store *s, MDB_txn *txn, void *arg, int *mdb_rc)
     uint64_t *emptied = arg;
     *emptied = 0;
     *mdb_rc = MDB_SUCCESS;
-    uint64_t used = slots_used(s); /* at open: no merge is under way */
+    uint64_t used = 0;
+    for (uint32_t i = 0; i < s->iruns.count; i++) {
+        used |= UINT64_C(1) << s->iruns.run[i].slot;
+    }
     for (unsigned slot = 0; *mdb_rc == MDB_SUCCESS && slot < LDG_TXINDEX_SLOTS; slot++) {
         if ((used >> slot & 1u) != 0) {
             continue;

@@ -257,7 +257,7 @@ enum ldg_db {
 /* The index is a log-structured set of sorted runs (txindex.c): each batch is written once,
  * sequentially, as a new run, and runs of one size class are merged LDG_TXINDEX_FANIN at a time. */
 #define LDG_TXINDEX_SLOTS 64          /* run tables "run.00" .. "run.63" */
-#define LDG_TXINDEX_RUNS_MAX 56       /* live runs at most (each merge under way takes a slot) */
+#define LDG_TXINDEX_RUNS_MAX 56       /* live runs at most (a merge writes into one more slot) */
 #define LDG_TXINDEX_FANIN 4           /* runs merged at once; also the size ratio of a class */
 #define LDG_TXINDEX_MERGE_CHUNK 65536 /* entries per merge write transaction */
 #define LDG_TXINDEX_FILTER_BITS 10    /* Bloom filter bits per id (about 1% false positives) */
@@ -316,7 +316,8 @@ int ldg_fin_track_decode(const uint8_t *buf, size_t size, struct ldg_fin_track *
 #define LDG_PENDING_CERTS_MAX 64
 
 /* The transaction index's write-back cache (txindex.c): ids of durable blocks wait here until the
- * indexer thread writes them to LMDB as one sorted run. Lookups see the sets first. */
+ * indexer thread writes them to LMDB in one sorted batch, so that a batch touches each B-tree leaf
+ * once for many ids. Lookups see the sets first. */
 struct ldg_ixcache {
     pthread_mutex_t lock;
     pthread_cond_t cv;
@@ -333,9 +334,9 @@ struct ldg_ixcache {
 
 /* One run of the index as a snapshot lists it. */
 struct ldg_ixrun {
-    uint64_t no;           /* run number: larger is newer */
-    uint64_t count;        /* entries */
-    uint8_t slot;          /* its table, run.<slot> */
+    uint64_t no;    /* run number: larger is newer */
+    uint64_t count; /* entries */
+    uint8_t slot;   /* its table, run.<slot> */
     const uint8_t *filter; /* its Bloom filter in the map (NULL: none); valid with the snapshot */
     size_t filter_blocks;  /* of 64 bytes */
 };
@@ -351,12 +352,12 @@ struct ldg_ixview {
 /* An unfinished merge of the indexer (in memory only: a merge cut short by a crash left a table
  * that no snapshot lists, and the writer empties it at open). */
 struct ldg_ixmerge {
-    unsigned size_class; /* the largest of its inputs' */
-    uint8_t dest;        /* the slot written */
+    unsigned size_class;                           /* the largest of its inputs' */
+    uint8_t dest;                                  /* the slot written */
     uint32_t src_count;
-    struct ldg_ixrun src[LDG_TXINDEX_FANIN]; /* filters unused */
-    uint8_t resume[LDG_HASH_BYTES];          /* the last id written */
-    bool started;                            /* resume is set */
+    struct ldg_ixrun src[LDG_TXINDEX_FANIN];       /* filters unused */
+    uint8_t resume[LDG_HASH_BYTES];                /* the last id written */
+    bool started;                                  /* resume is set */
     uint64_t written;
     uint8_t *filter; /* the output's filter, built as it is written (NULL: none) */
     size_t filter_blocks;
@@ -388,9 +389,9 @@ struct ldg_store {
     uint32_t imerge_count;
     uint32_t ix_batch_ids;   /* LDG_TXINDEX_FLUSH_IDS unless the opener lowered it */
     uint32_t ix_merge_chunk; /* LDG_TXINDEX_MERGE_CHUNK unless the opener lowered it */
-    uint64_t imap_size;      /* atomic */
-    uint64_t ix_next;        /* the first height not handed to the index (persistence thread; under
-                              * ix.lock once the indexer runs) */
+    uint64_t imap_size; /* atomic */
+    uint64_t ix_next;   /* the first height not handed to the index (persistence thread; under
+                         * ix.lock once the indexer runs) */
     struct ldg_ixcache ix;
 
     /* published to any thread (atomics) */

@@ -689,7 +689,8 @@ static bool run_merging(const struct ldg_store *s, uint32_t i)
  * smallest class that has them, if that class is below the merge under way (a long merge of large
  * runs must not hold back the small ones, or the runs would pile up behind it); else, when the runs
  * near their limit, the FANIN smallest. Runs already being merged are not chosen again. */
-static bool merge_choose(const struct ldg_store *s, uint32_t pick[LDG_TXINDEX_FANIN], unsigned *cls)
+static bool merge_choose(const struct ldg_store *s, uint32_t pick[LDG_TXINDEX_FANIN],
+                         unsigned *cls)
 {
     const struct ldg_ixview *v = &s->iruns;
     if (s->imerge_count == LDG_TXINDEX_MERGES_MAX) {
@@ -1238,10 +1239,8 @@ static int block_ids(struct ldg_store *s, MDB_txn *btxn, uint64_t h, struct ldg_
         uint8_t id[LDG_HASH_BYTES];
         ldg_tx_id(raw.data, raw.size, id);
         if (ldg_idset_find(set, id) != NULL) {
-            return ldg_fail(SQ_ECORRUPT,
-                            "rebuild the transaction index: block %llu claims an "
-                            "id claimed before",
-                            (unsigned long long)h);
+            return ldg_fail(SQ_ECORRUPT, "rebuild the transaction index: block %llu claims an "
+                                         "id claimed before", (unsigned long long)h);
         }
         err = ldg_idset_insert(set, id, h, i, res);
     }

@@ -567,8 +567,7 @@ static void print_series(double w0, double w1)
             }
         }
         qsort(lat, n, sizeof(double), cmp_d);
-        fprintf(stderr,
-                "ledger_e2e: second %zu: sent %zu p50 %.1f p99 %.1f max %.1f ms, not final %zu\n",
+        fprintf(stderr, "ledger_e2e: second %zu: sent %zu p50 %.1f p99 %.1f max %.1f ms, not final %zu\n",
                 k, n + lost, n ? lat[n / 2] : -1.0, n ? lat[(size_t)((double)n * 0.99)] : -1.0,
                 n ? lat[n - 1] : -1.0, lost);
     }

@@ -619,18 +619,9 @@ static int fill_run(struct ldg_store *s, MDB_txn *txn, void *arg, int *mdb_rc)
     return SQ_OK;
 }
 
-static int merge_step(struct ldg_store *s);
-
-/* Writes one set as a new run with next = `next`, merging first while the runs are at their
- * limit. Indexer thread (or the opening thread). */
+/* Writes one set as a new run with next = `next`. Indexer thread (or the opening thread). */
 static int flush_set(struct ldg_store *s, const struct ldg_idset *set, uint64_t next)
 {
-    while (set->count > 0 && s->iruns.count >= LDG_TXINDEX_RUNS_MAX) {
-        int err = merge_step(s); /* makes progress: at the limit a merge is always due */
-        if (err != SQ_OK) {
-            return err;
-        }
-    }
     struct run_write *w = calloc(1, sizeof(*w));
     if (w != NULL) {
         w->order = malloc((set->count + 1) * sizeof(*w->order));
@@ -1066,7 +1057,13 @@ static void *indexer_main(void *arg)
             const struct ldg_idset *full = &x->sets[1 - x->active];
             uint64_t next = x->flush_next;
             pthread_mutex_unlock(&x->lock);
-            int err = flush_set(s, full, next);
+            int err = SQ_OK;
+            while (err == SQ_OK && s->iruns.count >= LDG_TXINDEX_RUNS_MAX) {
+                err = merge_step(s); /* a run needs room in the list */
+            }
+            if (err == SQ_OK) {
+                err = flush_set(s, full, next);
+            }
             pthread_mutex_lock(&x->lock);
             if (err == SQ_OK) {
                 ldg_idset_clear(&x->sets[1 - x->active]);

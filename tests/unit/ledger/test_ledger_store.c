@@ -779,20 +779,6 @@ static void test_txindex_runs_merge(void **state)
     assert_int_equal(st.ms_entries, 0);
     assert_int_equal(ix_raw_runs(&r, counts, &listed), 4);
     ix_raw_close(&r);
-    /* Runs of one id, merged one entry per transaction: 320 runs and merges five classes deep,
-     * still within the limit on runs, and every id found. */
-    struct ldg_store_opts tiny = {.index_batch_ids = 1, .index_merge_chunk = 1};
-    assert_int_equal(unlink(path), 0);
-    T_OK(ldg_store_open(f->dir, f->g, &tiny, &f->s));
-    check_all_found(f->s, tip, &found);
-    assert_int_equal(found, tip * 8);
-    T_OK(ldg_audit_run(f->s, NULL, NULL, NULL, &rep));
-    ldg_store_close(f->s);
-    f->s = NULL;
-    ix_raw_open(f->dir, &r);
-    n = ix_raw_runs(&r, counts, &listed);
-    assert_true(n <= LDG_TXINDEX_RUNS_MAX);
-    ix_raw_close(&r);
     /* A damaged list of runs makes the index untrusted: rebuilt, and everything is found. */
     ix_raw_open(f->dir, &r);
     MDB_val k = {4, "runs"};

@@ -262,9 +262,7 @@ enum ldg_db {
 #define LDG_TXINDEX_MERGE_CHUNK 65536 /* entries per merge write transaction */
 #define LDG_TXINDEX_FILTER_BITS 10    /* Bloom filter bits per id (about 1% false positives) */
 #define LDG_TXINDEX_FILTER_IDS_MAX (UINT64_C(1) << 27) /* larger runs have no filter */
-#define LDG_TXINDEX_MERGES_MAX 6 /* merges under way at once (a smaller one goes first) */
-_Static_assert(LDG_TXINDEX_RUNS_MAX + LDG_TXINDEX_MERGES_MAX <= LDG_TXINDEX_SLOTS,
-               "each merge under way writes into a free table");
+_Static_assert(LDG_TXINDEX_RUNS_MAX + 1 <= LDG_TXINDEX_SLOTS, "a merge needs a free slot");
 _Static_assert(LDG_TXINDEX_RUNS_MAX >= 4 * LDG_TXINDEX_FANIN, "room for the merge policy");
 
 struct ldg_pending_block {
@@ -352,7 +350,7 @@ struct ldg_ixview {
 /* An unfinished merge of the indexer (in memory only: a merge cut short by a crash left a table
  * that no snapshot lists, and the writer empties it at open). */
 struct ldg_ixmerge {
-    unsigned size_class;                           /* the largest of its inputs' */
+    bool active;
     uint8_t dest;                                  /* the slot written */
     uint32_t src_count;
     struct ldg_ixrun src[LDG_TXINDEX_FANIN];       /* filters unused */
@@ -383,10 +381,9 @@ struct ldg_store {
     pthread_mutex_t iview_lock; /* guards iview, the runs of the newest snapshot a lookup read */
     struct ldg_ixview iview;
     /* The indexer's own (the indexer thread, or the opening thread before it starts): the runs as
-     * last committed, and the merges under way. */
+     * last committed, and the merge under way. */
     struct ldg_ixview iruns;
-    struct ldg_ixmerge imerge[LDG_TXINDEX_MERGES_MAX]; /* a stack: the top one is written */
-    uint32_t imerge_count;
+    struct ldg_ixmerge imerge;
     uint32_t ix_batch_ids;   /* LDG_TXINDEX_FLUSH_IDS unless the opener lowered it */
     uint32_t ix_merge_chunk; /* LDG_TXINDEX_MERGE_CHUNK unless the opener lowered it */
     uint64_t imap_size; /* atomic */

@@ -58,7 +58,6 @@
 #define BOOT_CLEAN "clean"
 #define BOOT_BYTES_MAX 64
 #define INDEXER_NICE 10
-#define CATCH_UP_MERGE_STEPS 4 /* per run written */
 
 /* ---- the boot marker ---- */
 
@@ -474,7 +473,7 @@ static int reserve_filter(struct ldg_store *s, MDB_txn *txn, unsigned slot, size
     return rc;
 }
 
-/* A table no run of the indexer's list uses, nor a merge under way (there always is one: see
+/* A table no run of the indexer's list uses, nor the merge under way (there always is one: see
  * LDG_TXINDEX_RUNS_MAX). */
 static uint8_t slot_free(const struct ldg_store *s)
 {
@@ -482,8 +481,8 @@ static uint8_t slot_free(const struct ldg_store *s)
     for (uint32_t i = 0; i < s->iruns.count; i++) {
         used |= UINT64_C(1) << s->iruns.run[i].slot;
     }
-    for (uint32_t i = 0; i < s->imerge_count; i++) {
-        used |= UINT64_C(1) << s->imerge[i].dest;
+    if (s->imerge.active) {
+        used |= UINT64_C(1) << s->imerge.dest;
     }
     for (uint8_t slot = 0; slot < LDG_TXINDEX_SLOTS; slot++) {
         if ((used >> slot & 1u) == 0) {
@@ -663,77 +662,48 @@ static unsigned size_class(uint64_t count)
     return c;
 }
 
-/* Is run i of the indexer's list an input of a merge under way? */
-static bool run_merging(const struct ldg_store *s, uint32_t i)
-{
-    for (uint32_t k = 0; k < s->imerge_count; k++) {
-        for (uint32_t j = 0; j < s->imerge[k].src_count; j++) {
-            if (s->imerge[k].src[j].slot == s->iruns.run[i].slot) {
-                return true;
-            }
-        }
-    }
-    return false;
-}
-
-/* Chooses a new merge (indices into iruns, in list order), if one should start: FANIN runs of the
- * smallest class that has them, if that class is below the merge under way (a long merge of large
- * runs must not hold back the small ones, or the runs would pile up behind it); else, when the runs
- * near their limit, the FANIN smallest. Runs already being merged are not chosen again. */
-static bool merge_choose(const struct ldg_store *s, uint32_t pick[LDG_TXINDEX_FANIN],
-                         unsigned *cls)
+/* Chooses the runs to merge next (indices into iruns, in list order), if any: the smallest class
+ * with FANIN runs, or, when the runs near their limit, the FANIN smallest. */
+static bool merge_choose(const struct ldg_store *s, uint32_t pick[LDG_TXINDEX_FANIN])
 {
     const struct ldg_ixview *v = &s->iruns;
-    if (s->imerge_count == LDG_TXINDEX_MERGES_MAX) {
-        return false;
-    }
-    bool busy[LDG_TXINDEX_RUNS_MAX];
-    unsigned rc[LDG_TXINDEX_RUNS_MAX];
-    uint32_t free_count = 0;
-    for (uint32_t i = 0; i < v->count; i++) {
-        busy[i] = run_merging(s, i);
-        rc[i] = size_class(v->run[i].count);
-        free_count += busy[i] ? 0u : 1u;
-    }
-    if (free_count < LDG_TXINDEX_FANIN) {
+    if (s->imerge.active || v->count < LDG_TXINDEX_FANIN) {
         return false;
     }
     unsigned best = UINT32_MAX;
     for (uint32_t i = 0; i < v->count; i++) {
+        unsigned c = size_class(v->run[i].count);
         uint32_t same = 0;
         for (uint32_t j = 0; j < v->count; j++) {
-            same += !busy[j] && rc[j] == rc[i] ? 1u : 0u;
+            same += size_class(v->run[j].count) == c ? 1u : 0u;
         }
-        if (!busy[i] && same >= LDG_TXINDEX_FANIN && rc[i] < best) {
-            best = rc[i];
+        if (same >= LDG_TXINDEX_FANIN && c < best) {
+            best = c;
         }
     }
     uint32_t n = 0;
-    unsigned top = s->imerge_count > 0 ? s->imerge[s->imerge_count - 1].size_class : UINT32_MAX;
-    if (best != UINT32_MAX && best < top) {
+    if (best != UINT32_MAX) {
         for (uint32_t i = 0; i < v->count && n < LDG_TXINDEX_FANIN; i++) {
-            if (!busy[i] && rc[i] == best) {
+            if (size_class(v->run[i].count) == best) {
                 pick[n++] = i;
             }
         }
-        *cls = best;
         return true;
     }
     if (v->count + LDG_TXINDEX_FANIN <= LDG_TXINDEX_RUNS_MAX) {
         return false;
     }
-    /* The FANIN smallest free runs: selection, the list is short. */
-    *cls = 0;
+    /* The FANIN smallest: selection, the list is short. */
+    bool taken[LDG_TXINDEX_RUNS_MAX] = {false};
     for (; n < LDG_TXINDEX_FANIN; n++) {
         uint32_t min = UINT32_MAX;
         for (uint32_t i = 0; i < v->count; i++) {
-            if (!busy[i] && (min == UINT32_MAX || v->run[i].count < v->run[min].count)) {
+            if (!taken[i] && (min == UINT32_MAX || v->run[i].count < v->run[min].count)) {
                 min = i;
             }
         }
-        busy[min] = true;
+        taken[min] = true;
         pick[n] = min;
-        *cls = rc[min] > *cls ? rc[min] : *cls;
     }
     return true;
 }
@@ -741,15 +711,7 @@ static bool merge_choose(const struct ldg_store *s, uint32_t pick[LDG_TXINDEX_FA
 static bool merge_pending(const struct ldg_store *s)
 {
     uint32_t pick[LDG_TXINDEX_FANIN];
-    unsigned cls;
-    return s->imerge_count > 0 || merge_choose(s, pick, &cls);
-}
-
-/* The merge being written: the top of the stack. */
-static struct ldg_ixmerge *merge_top(struct ldg_store *s)
-{
-    SQ_ASSERT(s->imerge_count > 0);
-    return &s->imerge[s->imerge_count - 1];
+    return s->imerge.active || merge_choose(s, pick);
 }
 
 struct merge_chunk {
@@ -763,7 +725,7 @@ struct merge_chunk {
 static int merge_cursors(struct ldg_store *s, MDB_txn *txn, MDB_cursor **cur, MDB_val *key,
                          MDB_val *val, bool *live, int *mdb_rc)
 {
-    const struct ldg_ixmerge *m = merge_top(s);
+    const struct ldg_ixmerge *m = &s->imerge;
     for (uint32_t i = 0; i < m->src_count; i++) {
         live[i] = false;
         int rc = mdb_cursor_open(txn, s->idbi_slot[m->src[i].slot], &cur[i]);
@@ -796,7 +758,7 @@ static int merge_cursors(struct ldg_store *s, MDB_txn *txn, MDB_cursor **cur, MD
 /* Takes the inputs from the merge's entries out of the list and puts its output in. */
 static int merge_swap(struct ldg_store *s, MDB_txn *txn, struct merge_chunk *c, int *mdb_rc)
 {
-    const struct ldg_ixmerge *m = merge_top(s);
+    const struct ldg_ixmerge *m = &s->imerge;
     c->runs.txnid = s->iruns.txnid;
     c->runs.map_size = s->iruns.map_size;
     c->runs.count = 0;
@@ -839,7 +801,7 @@ static int merge_swap(struct ldg_store *s, MDB_txn *txn, struct merge_chunk *c, 
 static int fill_merge(struct ldg_store *s, MDB_txn *txn, void *arg, int *mdb_rc)
 {
     struct merge_chunk *c = arg;
-    const struct ldg_ixmerge *m = merge_top(s);
+    const struct ldg_ixmerge *m = &s->imerge;
     MDB_cursor *cur[LDG_TXINDEX_FANIN] = {NULL};
     MDB_val key[LDG_TXINDEX_FANIN];
     MDB_val val[LDG_TXINDEX_FANIN];
@@ -912,24 +874,19 @@ static int fill_merge(struct ldg_store *s, MDB_txn *txn, void *arg, int *mdb_rc)
 
 static void merge_reset(struct ldg_store *s)
 {
-    for (uint32_t i = 0; i < s->imerge_count; i++) {
-        free(s->imerge[i].filter);
-    }
-    memset(s->imerge, 0, sizeof(s->imerge));
-    s->imerge_count = 0;
+    free(s->imerge.filter);
+    memset(&s->imerge, 0, sizeof(s->imerge));
 }
 
-/* Starts the merge merge_choose picks, if any, on top of the stack. */
+/* Starts a merge of the runs merge_choose picks, if any. */
 static int merge_begin(struct ldg_store *s, bool *begun)
 {
     uint32_t pick[LDG_TXINDEX_FANIN];
-    unsigned cls;
-    *begun = merge_choose(s, pick, &cls);
+    *begun = merge_choose(s, pick);
     if (!*begun) {
         return SQ_OK;
     }
-    uint8_t dest = slot_free(s);
-    struct ldg_ixmerge *m = &s->imerge[s->imerge_count];
+    struct ldg_ixmerge *m = &s->imerge;
     memset(m, 0, sizeof(*m));
     uint64_t total = 0;
     for (uint32_t i = 0; i < LDG_TXINDEX_FANIN; i++) {
@@ -937,8 +894,7 @@ static int merge_begin(struct ldg_store *s, bool *begun)
         total += m->src[i].count;
     }
     m->src_count = LDG_TXINDEX_FANIN;
-    m->size_class = cls;
-    m->dest = dest;
+    m->dest = slot_free(s);
     if (total <= LDG_TXINDEX_FILTER_IDS_MAX) {
         m->filter_blocks = filter_blocks_for(total);
         m->filter = calloc(m->filter_blocks, IX_BLOCK_BYTES);
@@ -947,34 +903,34 @@ static int merge_begin(struct ldg_store *s, bool *begun)
             return ldg_fail(SQ_ENOMEM, "out of memory for a transaction index filter");
         }
     }
-    s->imerge_count++;
+    m->active = true;
     return SQ_OK;
 }
 
-/* One step of merging: a chunk of the top merge, after starting a new one if one is due. Indexer
- * thread (or the opening thread). */
+/* One step of merging: a chunk of the merge under way, or of a new one. Indexer thread (or the
+ * opening thread). */
 static int merge_step(struct ldg_store *s)
 {
-    bool begun;
-    int err = merge_begin(s, &begun);
-    if (err != SQ_OK || s->imerge_count == 0) {
-        return err;
+    if (!s->imerge.active) {
+        bool begun;
+        int err = merge_begin(s, &begun);
+        if (err != SQ_OK || !begun) {
+            return err;
+        }
     }
     struct merge_chunk *c = calloc(1, sizeof(*c));
     if (c == NULL) {
         return ldg_fail(SQ_ENOMEM, "out of memory to merge the transaction index");
     }
-    err = write_txn(s, fill_merge, c, NEXT_KEEP);
+    int err = write_txn(s, fill_merge, c, NEXT_KEEP);
     if (err == SQ_OK) {
-        struct ldg_ixmerge *m = merge_top(s);
+        struct ldg_ixmerge *m = &s->imerge;
         m->written += c->written;
         memcpy(m->resume, c->last, LDG_HASH_BYTES);
         m->started = m->started || c->written > 0;
         if (c->done) {
             view_copy(&s->iruns, &c->runs);
-            free(m->filter);
-            memset(m, 0, sizeof(*m));
-            s->imerge_count--;
+            merge_reset(s);
         }
     }
     free(c);
@@ -1244,8 +1200,8 @@ static int block_ids(struct ldg_store *s, MDB_txn *btxn, uint64_t h, struct ldg_
     return err;
 }
 
-/* Brings the index up to the store's tip from the stored blocks: runs of up to a batch of ids,
- * merged as they come. */
+/* Brings the index up to the store's tip from the stored blocks: runs of up to
+ * LDG_TXINDEX_FLUSH_IDS ids, merged as they come. */
 static int catch_up(struct ldg_store *s)
 {
     uint64_t tip = s->height;
@@ -1267,15 +1223,9 @@ static int catch_up(struct ldg_store *s)
             if (rc == SQ_OK) {
                 s->ix_next = h + 1;
                 ldg_idset_clear(&set);
-                /* A few steps of merging per run, interleaved as the indexer does. */
-                for (int i = 0; rc == SQ_OK && i < CATCH_UP_MERGE_STEPS && merge_pending(s); i++) {
-                    rc = merge_step(s);
-                }
+                rc = merge_all(s);
             }
         }
-    }
-    if (rc == SQ_OK) {
-        rc = merge_all(s);
     }
     if (btxn != NULL) {
         ldg_rtxn_end(s, btxn);

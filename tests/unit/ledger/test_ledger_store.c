@@ -696,12 +696,10 @@ static uint32_t ix_raw_runs(struct ix_raw *r, uint64_t counts[LDG_TXINDEX_RUNS_M
 static void test_txindex_runs_merge(void **state)
 {
     (void)state;
-    /* Runs of 8 ids and merges of one entry per transaction: 40 blocks of 8 make many runs, a
-     * merge resumes across many transactions, and batches and smaller merges come between the
-     * transactions of a larger one. */
-    struct ldg_store_opts slow = {.index_batch_ids = 8, .index_merge_chunk = 1};
+    /* Runs of 8 ids and merges of 5 entries per transaction: 40 blocks of 8 make many runs, and
+     * every merge resumes across transactions. */
     struct ldg_store_opts opts = {.index_batch_ids = 8, .index_merge_chunk = 5};
-    struct fx *f = fx_open(&slow);
+    struct fx *f = fx_open(&opts);
     const uint64_t tip = 40;
     for (uint64_t h = 1; h <= tip; h++) {
         T_OK(block(f, 8));
@@ -724,10 +722,8 @@ static void test_txindex_runs_merge(void **state)
     ldg_store_close(f->s);
     f->s = NULL;
 
-    /* Rebuilt from the blocks: 40 runs of 8, merged four of a size class at a time in chunks of
-     * 5 entries, four chunks after each run (so merges of runs of 8 come between the chunks of a
-     * merge of runs of 32, as in the indexer), leave 40 in base 4 (220): two runs of 128 and two
-     * of 32. */
+    /* Rebuilt from the blocks: 40 runs of 8, merged as they come, four of a size class at a
+     * time, leave 40 in base 4 (220): two runs of 128 and two of 32. */
     char path[4096];
     snprintf(path, sizeof(path), "%s/txindex.mdb", f->dir);
     assert_int_equal(unlink(path), 0);

@@ -314,14 +314,6 @@ static int view_get(struct ldg_store *s, MDB_txn *txn, struct ldg_ixview *v)
     return rc;
 }
 
-/* Drops the cached runs: a new environment (a rebuilt index) counts its transactions anew. */
-static void view_forget(struct ldg_store *s)
-{
-    pthread_mutex_lock(&s->iview_lock);
-    memset(&s->iview, 0, sizeof(s->iview));
-    pthread_mutex_unlock(&s->iview_lock);
-}
-
 static int entry_decode(const MDB_val *k, const MDB_val *v, uint64_t *height, uint32_t *index,
                         uint8_t *result)
 {
@@ -1297,7 +1289,6 @@ static int env_open(struct ldg_store *s)
     MDB_envinfo info;
     mdb_env_info(s->ienv, &info);
     s->imap_size = info.me_mapsize;
-    view_forget(s);
     return SQ_OK;
 }
 
@@ -1492,7 +1483,6 @@ void ldg_txindex_close(struct ldg_store *s)
         }
     }
     merge_reset(s); /* an unfinished merge is cleaned up at the next open */
-    view_forget(s);
     mdb_env_close(s->ienv);
     s->ienv = NULL;
 }

@@ -185,12 +185,14 @@ bool grp_is_wedged(const struct grp_group *g);
  *
  * A joiner (config `join`) asks a member every join_retry_ns, one validator after the other; a
  * member that is not the leader answers with a redirect, the leader proposes the join in the next
- * batch of changes (§5.3). When the view that adds it is installed the leader ships it the view, its
- * layout, the next version and the membership counters; the joiner builds its part of the view and
- * asks a member of its shard that holds the whole log for the versions it lacks (upcalls
+ * batch of changes (§5.3). When the view that adds it is installed the leader ships it the view,
+ * its layout, the next version and the membership counters; the joiner builds its part of the view
+ * and asks a member of its shard that holds the whole log for the versions it lacks (upcalls
  * state_request at that member and state_receive here). A member that is told, by its own
- * authenticated connection, that a validator of the view asks to join again knows that the old
- * incarnation is gone and suspects it (§1.5: it rejoins with fresh state).
+ * authenticated connection, that a validator of the view asks to join again, naming this view or
+ * a later one as its last, knows that the old incarnation is gone and suspects it (§1.5: it
+ * rejoins with fresh state). A request naming an older view was sent before its sender had this
+ * view (a retry that crossed it) and is ignored.
  *
  * Total restart [design]: a joiner that has a last logged view and finds no running group (no
  * member answers, only other restarting validators do) exchanges its last view and log length with
@@ -280,6 +282,7 @@ struct grp_stats {
     uint64_t reserve_blocked;  /* grp_send_reserve answered SQ_EAGAIN */
     uint64_t views_installed;
     uint64_t resent;           /* own messages re-sent in a later view (§5.7) */
+    uint64_t rejoin_suspected; /* members suspected because they asked to join again */
 };
 void grp_group_stats(const struct grp_group *g, struct grp_stats *out);
 

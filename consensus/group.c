@@ -2516,13 +2516,23 @@ static void handle_join(struct grp_group *g, uint32_t peer, uint64_t last_vid)
     uint32_t r = grp_view_rank_of(&g->view, peer);
     if (r != GRP_RANK_NONE) {
         bool added_now = ids_contain(g->view.joined, g->view.joined_count, peer);
-        if (added_now && (last_vid == NO_VID || last_vid < g->view.vid)) {
+        bool older = last_vid == NO_VID || last_vid < g->view.vid;
+        if (added_now && older) {
             send_current_view(g, peer); /* the leader's shipment was lost */
+        } else if (older) {
+            /* Asked before it had this view: a retry that crossed the view on its way (a joiner
+             * asks every join period until its view arrives). Not a restart: a new process that
+             * never logged this view is also ignored here, and its old incarnation's silence
+             * fails it (§1.5), after which it joins as anyone does. */
+            SQ_DEBUG("grp", "join request from before this view ignored",
+                     "vid=%llu member=%u last_vid=%llu", (unsigned long long)g->view.vid, peer,
+                     (unsigned long long)last_vid);
         } else if (r != g->my_rank && !g->failed[r]) {
             /* Its own authenticated connection says it restarted: the old incarnation is gone
              * and the new one must come back with fresh state (§1.5). */
             SQ_WARN("grp", "a member asks to join again: its old incarnation is gone",
                     "vid=%llu member=%u", (unsigned long long)g->view.vid, peer);
+            g->stats.rejoin_suspected++;
             mark_failed(g, r, SQ_EPEER);
         }
         return;

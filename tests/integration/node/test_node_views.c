@@ -308,12 +308,16 @@ static void test_kill_all_total_restart_loses_nothing_persisted(void **state)
         snprintf(path, sizeof(path), "/v1/tx/%s", track_ids_[k]);
         long status = 0;
         json_t *r = NULL;
-        if (nt_get(&net_, 0, path, &status, &r) == 0 && status == 200) {
-            const char *st = json_string_value(json_object_get(r, "state"));
-            if (st != NULL && (strcmp(st, "persisted") == 0 || strcmp(st, "final") == 0)) {
-                snprintf(durable[nd], 65, "%s", track_ids_[k]);
-                durable_h[nd++] = (uint64_t)json_integer_value(json_object_get(r, "height"));
-            }
+        int got = nt_get(&net_, 0, path, &status, &r);
+        const char *st = got == 0 ? json_string_value(json_object_get(r, "state")) : NULL;
+        if (status == 200 && st != NULL &&
+            (strcmp(st, "persisted") == 0 || strcmp(st, "final") == 0)) {
+            snprintf(durable[nd], 65, "%s", track_ids_[k]);
+            durable_h[nd++] = (uint64_t)json_integer_value(json_object_get(r, "height"));
+        } else if (k < 8) {
+            /* What the failure message below would otherwise leave unsaid. */
+            print_message("total-restart: tracked %u at validator 1: HTTP %ld, state %s\n", k,
+                          status, st != NULL ? st : "-");
         }
         json_decref(r);
     }
@@ -325,13 +329,14 @@ static void test_kill_all_total_restart_loses_nothing_persisted(void **state)
     }
     load_stop();
     if (nd == 0) {
+        nt_dump_logs(&net_, 40);
         fail_msg("none of %u tracked transactions was persisted or final at validator 1", count);
     }
     assert_int_equal(nt_start_all(&net_, READY_S), 0);
     for (uint32_t k = 0; k < nd; k++) {
         for (uint32_t v = 0; v < N; v++) {
             char path[128];
-            snprintf(path, sizeof(path), "/v1/tx/%s", durable[k]);
+            snprintf(path, sizeof(path), "/v1/tx/%.64s", durable[k]);
             long status = 0;
             json_t *r = NULL;
             assert_int_equal(nt_get(&net_, v, path, &status, &r), 0);

@@ -310,6 +310,22 @@ static void test_tampered_store(void **state)
     out_free(&o);
 }
 
+/* On a failure, the end of each validator's log goes to stderr (ctest shows it), so a failure in
+ * CI can be read without the work folder. */
+static void logs_dump(void)
+{
+    for (unsigned i = 1; i <= VALIDATORS; i++) {
+        char cmd[2 * sizeof(wal_work) + 128];
+        snprintf(cmd, sizeof(cmd),
+                 "echo '--- validator %u, last 80 lines of %s/v%u.log' >&2; "
+                 "tail -n 80 %s/v%u.log >&2",
+                 i, wal_work, i, wal_work, i);
+        if (system(cmd) != 0) {
+            fprintf(stderr, "(validator %u's log could not be read)\n", i);
+        }
+    }
+}
+
 static int skip_run(const char *why)
 {
     printf("SKIPPED: %s\n", why);
@@ -355,6 +371,7 @@ int main(int argc, char **argv)
         /* squalld is complete: a network that does not come up is a failure, never a skip. */
         fprintf(stderr, "FAILED: %s\n", why);
         net_teardown(NULL);
+        logs_dump();
         return 1;
     }
     const struct CMUnitTest tests[] = {
@@ -365,6 +382,9 @@ int main(int argc, char **argv)
     };
     int failed = cmocka_run_group_tests_name("squall on a 3-validator network", tests, net_setup,
                                              net_teardown);
+    if (failed != 0) {
+        logs_dump();
+    }
     if (failed == 0 && getenv("WAL_TEST_KEEP") == NULL) {
         snprintf(cmd, sizeof(cmd), "rm -rf %s", wal_work);
         if (system(cmd) != 0) {

@@ -398,6 +398,11 @@ struct ldg_store_opts {
     bool read_only;            /* MDB_RDONLY: reads, proofs, receipts and audit only */
     uint64_t map_size_initial; /* 0: 1 GiB. The map doubles whenever it fills. */
     uint64_t map_size_max;     /* 0: 16 TiB. Past it a commit fails with SQ_ENOSPC. */
+    /* The transaction index's batch (ids per run written) and merge chunk (entries per merge
+     * transaction); 0: the defaults (65,536 each). Lower only: tests use small ones to make many
+     * runs and merges from a few blocks. */
+    uint32_t index_batch_ids;
+    uint32_t index_merge_chunk;
 };
 
 /* Opens (creating it if `dir` holds no store and !read_only) the store in directory `dir`, which

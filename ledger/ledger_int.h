@@ -254,6 +254,18 @@ enum ldg_db {
 #define LDG_TXINDEX_BOOT_FILE "txindex.boot" /* the boot it was last written in, or "clean" */
 #define LDG_TXINDEX_FLUSH_IDS 65536          /* a batch of the indexer at most ... */
 #define LDG_TXINDEX_FLUSH_MS 1000            /* ... or what came in this long */
+/* The index is a log-structured set of sorted runs (txindex.c): each batch is written once,
+ * sequentially, as a new run, and runs of one size class are merged LDG_TXINDEX_FANIN at a time. */
+#define LDG_TXINDEX_SLOTS 64          /* run tables "run.00" .. "run.63" */
+#define LDG_TXINDEX_RUNS_MAX 56       /* live runs at most (each merge under way takes a slot) */
+#define LDG_TXINDEX_FANIN 4           /* runs merged at once; also the size ratio of a class */
+#define LDG_TXINDEX_MERGE_CHUNK 65536 /* entries per merge write transaction */
+#define LDG_TXINDEX_FILTER_BITS 10    /* Bloom filter bits per id (about 1% false positives) */
+#define LDG_TXINDEX_FILTER_IDS_MAX (UINT64_C(1) << 27) /* larger runs have no filter */
+#define LDG_TXINDEX_MERGES_MAX 6 /* merges under way at once (a smaller one goes first) */
+_Static_assert(LDG_TXINDEX_RUNS_MAX + LDG_TXINDEX_MERGES_MAX <= LDG_TXINDEX_SLOTS,
+               "each merge under way writes into a free table");
+_Static_assert(LDG_TXINDEX_RUNS_MAX >= 4 * LDG_TXINDEX_FANIN, "room for the merge policy");
 
 struct ldg_pending_block {
     uint64_t height;
@@ -304,8 +316,7 @@ int ldg_fin_track_decode(const uint8_t *buf, size_t size, struct ldg_fin_track *
 #define LDG_PENDING_CERTS_MAX 64
 
 /* The transaction index's write-back cache (txindex.c): ids of durable blocks wait here until the
- * indexer thread writes them to LMDB in one sorted batch, so that a batch touches each B-tree leaf
- * once for many ids. Lookups see the sets first. */
+ * indexer thread writes them to LMDB as one sorted run. Lookups see the sets first. */
 struct ldg_ixcache {
     pthread_mutex_t lock;
     pthread_cond_t cv;
@@ -318,6 +329,37 @@ struct ldg_ixcache {
     bool stop;
     bool running; /* the indexer thread was started */
     pthread_t thread;
+};
+
+/* One run of the index as a snapshot lists it. */
+struct ldg_ixrun {
+    uint64_t no;           /* run number: larger is newer */
+    uint64_t count;        /* entries */
+    uint8_t slot;          /* its table, run.<slot> */
+    const uint8_t *filter; /* its Bloom filter in the map (NULL: none); valid with the snapshot */
+    size_t filter_blocks;  /* of 64 bytes */
+};
+
+/* The runs of one index snapshot, as read from its "runs" record and filters. */
+struct ldg_ixview {
+    uint64_t txnid;    /* the snapshot's LMDB transaction id */
+    uint64_t map_size; /* the map size it was read under (a grow moves the map) */
+    uint32_t count;
+    struct ldg_ixrun run[LDG_TXINDEX_RUNS_MAX];
+};
+
+/* An unfinished merge of the indexer (in memory only: a merge cut short by a crash left a table
+ * that no snapshot lists, and the writer empties it at open). */
+struct ldg_ixmerge {
+    unsigned size_class; /* the largest of its inputs' */
+    uint8_t dest;        /* the slot written */
+    uint32_t src_count;
+    struct ldg_ixrun src[LDG_TXINDEX_FANIN]; /* filters unused */
+    uint8_t resume[LDG_HASH_BYTES];          /* the last id written */
+    bool started;                            /* resume is set */
+    uint64_t written;
+    uint8_t *filter; /* the output's filter, built as it is written (NULL: none) */
+    size_t filter_blocks;
 };
 
 struct ldg_store {
@@ -336,10 +378,19 @@ struct ldg_store {
     struct MDB_env *ienv;
     pthread_rwlock_t iresize_lock; /* as resize_lock, for ienv (apart: a reader may hold both) */
     unsigned int idbi_meta;
-    unsigned int idbi_ids;
-    uint64_t imap_size; /* atomic */
-    uint64_t ix_next;   /* the first height not handed to the index (persistence thread; under
-                         * ix.lock once the indexer runs) */
+    unsigned int idbi_slot[LDG_TXINDEX_SLOTS];
+    pthread_mutex_t iview_lock; /* guards iview, the runs of the newest snapshot a lookup read */
+    struct ldg_ixview iview;
+    /* The indexer's own (the indexer thread, or the opening thread before it starts): the runs as
+     * last committed, and the merges under way. */
+    struct ldg_ixview iruns;
+    struct ldg_ixmerge imerge[LDG_TXINDEX_MERGES_MAX]; /* a stack: the top one is written */
+    uint32_t imerge_count;
+    uint32_t ix_batch_ids;   /* LDG_TXINDEX_FLUSH_IDS unless the opener lowered it */
+    uint32_t ix_merge_chunk; /* LDG_TXINDEX_MERGE_CHUNK unless the opener lowered it */
+    uint64_t imap_size;      /* atomic */
+    uint64_t ix_next;        /* the first height not handed to the index (persistence thread; under
+                              * ix.lock once the indexer runs) */
     struct ldg_ixcache ix;
 
     /* published to any thread (atomics) */

@@ -923,6 +923,13 @@ int ldg_store_open(const char *dir, const struct ldg_genesis *g, const struct ld
     strcpy(s->dir, dir);
     s->read_only = opts->read_only;
     s->map_size_max = opts->map_size_max != 0 ? opts->map_size_max : MAP_SIZE_MAX_DEFAULT;
+    s->ix_batch_ids = opts->index_batch_ids != 0 && opts->index_batch_ids < LDG_TXINDEX_FLUSH_IDS
+                          ? opts->index_batch_ids
+                          : LDG_TXINDEX_FLUSH_IDS;
+    s->ix_merge_chunk =
+        opts->index_merge_chunk != 0 && opts->index_merge_chunk < LDG_TXINDEX_MERGE_CHUNK
+            ? opts->index_merge_chunk
+            : LDG_TXINDEX_MERGE_CHUNK;
     uint64_t map_size = opts->map_size_initial != 0 ? opts->map_size_initial : MAP_SIZE_DEFAULT;
     if (map_size > s->map_size_max) {
         map_size = s->map_size_max;
@@ -938,6 +945,7 @@ int ldg_store_open(const char *dir, const struct ldg_genesis *g, const struct ld
     pthread_rwlock_init(&s->resize_lock, &attr);
     pthread_rwlock_init(&s->iresize_lock, &attr);
     pthread_rwlockattr_destroy(&attr);
+    pthread_mutex_init(&s->iview_lock, NULL);
 
     rc = mdb_env_create(&s->env);
     if (rc != MDB_SUCCESS) {
@@ -1018,6 +1026,7 @@ err_env:
 err_lock:
     pthread_rwlock_destroy(&s->resize_lock);
     pthread_rwlock_destroy(&s->iresize_lock);
+    pthread_mutex_destroy(&s->iview_lock);
     ldg_genesis_free(s->g);
 err_free:
     free(s);
@@ -1041,6 +1050,7 @@ void ldg_store_close(struct ldg_store *s)
     mdb_env_close(s->env);
     pthread_rwlock_destroy(&s->resize_lock);
     pthread_rwlock_destroy(&s->iresize_lock);
+    pthread_mutex_destroy(&s->iview_lock);
     ldg_genesis_free(s->g);
     free(s);
 }

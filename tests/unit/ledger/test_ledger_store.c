@@ -21,6 +21,7 @@
 #include "base/codec.h"
 #include "base/err.h"
 #include "ldg_test.h"
+#include "ledger/ledger_int.h"
 
 struct fx {
     struct ldg_genesis *g;
@@ -412,7 +413,7 @@ struct ix_raw {
     MDB_env *env;
     MDB_txn *txn;
     MDB_dbi meta;
-    MDB_dbi ids;
+    MDB_dbi runs[LDG_TXINDEX_SLOTS]; /* every run table (txindex.c) */
 };
 
 static void ix_raw_open(const char *dir, struct ix_raw *r)
@@ -420,11 +421,15 @@ static void ix_raw_open(const char *dir, struct ix_raw *r)
     char path[4096];
     snprintf(path, sizeof(path), "%s/txindex.mdb", dir);
     assert_int_equal(mdb_env_create(&r->env), 0);
-    assert_int_equal(mdb_env_set_maxdbs(r->env, 4), 0);
+    assert_int_equal(mdb_env_set_maxdbs(r->env, LDG_TXINDEX_SLOTS + 2), 0);
     assert_int_equal(mdb_env_open(r->env, path, MDB_NOSUBDIR, 0600), 0);
     assert_int_equal(mdb_txn_begin(r->env, NULL, 0, &r->txn), 0);
     assert_int_equal(mdb_dbi_open(r->txn, "meta", 0, &r->meta), 0);
-    assert_int_equal(mdb_dbi_open(r->txn, "ids", 0, &r->ids), 0);
+    for (unsigned i = 0; i < LDG_TXINDEX_SLOTS; i++) {
+        char name[16];
+        snprintf(name, sizeof(name), "run.%02u", i);
+        assert_int_equal(mdb_dbi_open(r->txn, name, 0, &r->runs[i]), 0);
+    }
 }
 
 static void ix_raw_close(struct ix_raw *r)
@@ -433,33 +438,36 @@ static void ix_raw_close(struct ix_raw *r)
     mdb_env_close(r->env);
 }
 
-/* Deletes the entries of blocks at `from` and above; copies up to `cap` of their ids to out. */
+/* Deletes the entries of blocks at `from` and above from every run (their filters and counts
+ * still claim them); copies up to `cap` of their ids to out. */
 static size_t ix_raw_drop_from(struct ix_raw *r, uint64_t from, uint8_t (*out)[32], size_t cap)
 {
-    MDB_cursor *cur;
-    assert_int_equal(mdb_cursor_open(r->txn, r->ids, &cur), 0);
-    MDB_val k;
-    MDB_val v;
     size_t n = 0;
-    int rc = mdb_cursor_get(cur, &k, &v, MDB_FIRST);
-    while (rc == 0) {
-        assert_int_equal(v.mv_size, 13);
-        if (sq_le64_load(v.mv_data) >= from) {
-            if (n < cap) {
-                memcpy(out[n], k.mv_data, 32);
-            }
-            n++;
-            assert_int_equal(mdb_cursor_del(cur, 0), 0);
-            rc = mdb_cursor_get(cur, &k, &v, MDB_GET_CURRENT);
-            if (rc == MDB_NOTFOUND) {
+    for (unsigned i = 0; i < LDG_TXINDEX_SLOTS; i++) {
+        MDB_cursor *cur;
+        assert_int_equal(mdb_cursor_open(r->txn, r->runs[i], &cur), 0);
+        MDB_val k;
+        MDB_val v;
+        int rc = mdb_cursor_get(cur, &k, &v, MDB_FIRST);
+        while (rc == 0) {
+            assert_int_equal(v.mv_size, 13);
+            if (sq_le64_load(v.mv_data) >= from) {
+                if (n < cap) {
+                    memcpy(out[n], k.mv_data, 32);
+                }
+                n++;
+                assert_int_equal(mdb_cursor_del(cur, 0), 0);
+                rc = mdb_cursor_get(cur, &k, &v, MDB_GET_CURRENT);
+                if (rc == MDB_NOTFOUND) {
+                    rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT);
+                }
+            } else {
                 rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT);
             }
-        } else {
-            rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT);
         }
+        assert_int_equal(rc, MDB_NOTFOUND);
+        mdb_cursor_close(cur);
     }
-    assert_int_equal(rc, MDB_NOTFOUND);
-    mdb_cursor_close(cur);
     return n;
 }
 
@@ -628,6 +636,175 @@ static void test_txindex_catches_up(void **state)
     fx_close(f);
 }
 
+/* Every transaction of blocks 1 .. tip is found through the index at its own place. */
+static void check_all_found(struct ldg_store *s, uint64_t tip, size_t *found)
+{
+    *found = 0;
+    for (uint64_t h = 1; h <= tip; h++) {
+        uint8_t *enc;
+        size_t enc_size;
+        T_OK(ldg_block_get(s, h, &enc, &enc_size));
+        struct ldg_block blk;
+        T_OK(ldg_block_decode(enc, enc_size, &blk, NULL));
+        struct ldg_tx_iter it;
+        struct ldg_bytes raw;
+        ldg_tx_iter_init(&it, blk.txs, blk.txs_size, blk.hdr.tx_count);
+        for (uint32_t i = 0; ldg_tx_iter_next(&it, &raw); i++) {
+            uint8_t id[32];
+            ldg_tx_id(raw.data, raw.size, id);
+            uint64_t fh;
+            uint32_t fi;
+            uint8_t fr;
+            T_OK(ldg_tx_find(s, id, &fh, &fi, &fr));
+            assert_int_equal(fh, h);
+            assert_int_equal(fi, i);
+            assert_int_equal(fr, LDG_RESULT_OK);
+            (*found)++;
+        }
+        free(enc);
+    }
+    uint8_t absent[32];
+    memset(absent, 0x5a, sizeof(absent));
+    uint64_t fh;
+    uint32_t fi;
+    uint8_t fr;
+    assert_int_equal(ldg_tx_find(s, absent, &fh, &fi, &fr), SQ_ENOTFOUND);
+}
+
+/* The index's runs as its "runs" record lists them: count, and each one's entries. */
+static uint32_t ix_raw_runs(struct ix_raw *r, uint64_t counts[LDG_TXINDEX_RUNS_MAX],
+                            uint64_t *listed)
+{
+    MDB_val k = {4, "runs"};
+    MDB_val v;
+    assert_int_equal(mdb_get(r->txn, r->meta, &k, &v), 0);
+    const uint8_t *p = v.mv_data;
+    uint32_t n = sq_le32_load(p);
+    assert_int_equal(v.mv_size, 4 + (size_t)n * 17);
+    *listed = 0;
+    for (uint32_t i = 0; i < n; i++) {
+        uint8_t slot = p[4 + i * 17];
+        counts[i] = sq_le64_load(p + 4 + i * 17 + 9);
+        MDB_stat st;
+        assert_int_equal(mdb_stat(r->txn, r->runs[slot], &st), 0);
+        assert_int_equal(st.ms_entries, counts[i]);
+        *listed |= UINT64_C(1) << slot;
+    }
+    return n;
+}
+
+static void test_txindex_runs_merge(void **state)
+{
+    (void)state;
+    /* Runs of 8 ids and merges of one entry per transaction: 40 blocks of 8 make many runs, a
+     * merge resumes across many transactions, and batches and smaller merges come between the
+     * transactions of a larger one. */
+    struct ldg_store_opts slow = {.index_batch_ids = 8, .index_merge_chunk = 1};
+    struct ldg_store_opts opts = {.index_batch_ids = 8, .index_merge_chunk = 5};
+    struct fx *f = fx_open(&slow);
+    const uint64_t tip = 40;
+    for (uint64_t h = 1; h <= tip; h++) {
+        T_OK(block(f, 8));
+        T_OK(ldg_commit(f->s, NULL)); /* the indexer writes and merges meanwhile */
+        if (h % 8 == 0) {
+            size_t found;
+            check_all_found(f->s, h, &found);
+            assert_int_equal(found, h * 8);
+        }
+    }
+    ldg_store_close(f->s);
+    T_OK(ldg_store_open(f->dir, f->g, &opts, &f->s));
+    size_t found;
+    check_all_found(f->s, tip, &found);
+    assert_int_equal(found, tip * 8);
+    struct ldg_audit_report rep;
+    T_OK(ldg_audit_run(f->s, NULL, NULL, NULL, &rep));
+    assert_int_equal(rep.index_next, tip + 1);
+    assert_int_equal(rep.unindexed, 0);
+    ldg_store_close(f->s);
+    f->s = NULL;
+
+    /* Rebuilt from the blocks: 40 runs of 8, merged four of a size class at a time in chunks of
+     * 5 entries, four chunks after each run (so merges of runs of 8 come between the chunks of a
+     * merge of runs of 32, as in the indexer), leave 40 in base 4 (220): two runs of 128 and two
+     * of 32. */
+    char path[4096];
+    snprintf(path, sizeof(path), "%s/txindex.mdb", f->dir);
+    assert_int_equal(unlink(path), 0);
+    T_OK(ldg_store_open(f->dir, f->g, &opts, &f->s));
+    ldg_store_close(f->s);
+    f->s = NULL;
+    struct ix_raw r;
+    ix_raw_open(f->dir, &r);
+    uint64_t counts[LDG_TXINDEX_RUNS_MAX];
+    uint64_t listed;
+    uint32_t n = ix_raw_runs(&r, counts, &listed);
+    assert_int_equal(n, 4);
+    assert_int_equal(counts[0] + counts[1] + counts[2] + counts[3], tip * 8);
+    unsigned c128 = 0, c32 = 0;
+    for (uint32_t i = 0; i < n; i++) {
+        c128 += counts[i] == 128;
+        c32 += counts[i] == 32;
+    }
+    assert_int_equal(c128, 2);
+    assert_int_equal(c32, 2);
+    /* As if a merge had been cut short by a crash: entries in a table no run uses. */
+    unsigned stray = 0;
+    while ((listed >> stray & 1u) != 0) {
+        stray++;
+    }
+    for (int i = 0; i < 3; i++) {
+        uint8_t key[32];
+        uint8_t val[13] = {0};
+        memset(key, 0x11 * (i + 1), sizeof(key));
+        MDB_val k = {32, key};
+        MDB_val v = {13, val};
+        assert_int_equal(mdb_put(r.txn, r.runs[stray], &k, &v, 0), 0);
+    }
+    ix_raw_close(&r);
+    /* A reader ignores the stray table; the writer empties it. */
+    struct ldg_store_opts ro = {.read_only = true};
+    T_OK(ldg_store_open(f->dir, f->g, &ro, &f->s));
+    check_all_found(f->s, tip, &found);
+    T_OK(ldg_audit_run(f->s, NULL, NULL, NULL, &rep));
+    ldg_store_close(f->s);
+    T_OK(ldg_store_open(f->dir, f->g, &opts, &f->s));
+    check_all_found(f->s, tip, &found);
+    T_OK(ldg_audit_run(f->s, NULL, NULL, NULL, &rep));
+    ldg_store_close(f->s);
+    f->s = NULL;
+    ix_raw_open(f->dir, &r);
+    MDB_stat st;
+    assert_int_equal(mdb_stat(r.txn, r.runs[stray], &st), 0);
+    assert_int_equal(st.ms_entries, 0);
+    assert_int_equal(ix_raw_runs(&r, counts, &listed), 4);
+    ix_raw_close(&r);
+    /* Runs of one id, merged one entry per transaction: 320 runs and merges five classes deep,
+     * still within the limit on runs, and every id found. */
+    struct ldg_store_opts tiny = {.index_batch_ids = 1, .index_merge_chunk = 1};
+    assert_int_equal(unlink(path), 0);
+    T_OK(ldg_store_open(f->dir, f->g, &tiny, &f->s));
+    check_all_found(f->s, tip, &found);
+    assert_int_equal(found, tip * 8);
+    T_OK(ldg_audit_run(f->s, NULL, NULL, NULL, &rep));
+    ldg_store_close(f->s);
+    f->s = NULL;
+    ix_raw_open(f->dir, &r);
+    n = ix_raw_runs(&r, counts, &listed);
+    assert_true(n <= LDG_TXINDEX_RUNS_MAX);
+    ix_raw_close(&r);
+    /* A damaged list of runs makes the index untrusted: rebuilt, and everything is found. */
+    ix_raw_open(f->dir, &r);
+    MDB_val k = {4, "runs"};
+    MDB_val v = {3, "bad"};
+    assert_int_equal(mdb_put(r.txn, r.meta, &k, &v, 0), 0);
+    ix_raw_close(&r);
+    T_OK(ldg_store_open(f->dir, f->g, &opts, &f->s));
+    check_all_found(f->s, tip, &found);
+    assert_int_equal(found, tip * 8);
+    fx_close(f);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -639,6 +816,7 @@ int main(void)
         cmocka_unit_test(test_open_errors),
         cmocka_unit_test(test_txindex_trust_and_rebuild),
         cmocka_unit_test(test_txindex_catches_up),
+        cmocka_unit_test(test_txindex_runs_merge),
     };
     return cmocka_run_group_tests(tests, t_setup, NULL);
 }

@@ -260,12 +260,23 @@ enum ldg_db {
 #define LDG_TXINDEX_RUNS_MAX 56       /* live runs at most (each merge under way takes a slot) */
 #define LDG_TXINDEX_FANIN 4           /* runs merged at once; also the size ratio of a class */
 #define LDG_TXINDEX_MERGE_CHUNK 65536 /* entries per merge write transaction */
+/* While the runs are few, the indexer paces its merges: a chunk of at most PACED_CHUNK entries,
+ * then a pause of PACE_MS, so a large merge is spread over time instead of taking the machine's
+ * spare CPU at once (three validators on one host merge at the same moment). Capacity paced:
+ * 8192 entries / 25 ms = 327,680 entries/s, several times what 20,000 tx/s needs. At PACE_RUNS
+ * runs or more the merges run unpaced until they catch up. */
+#define LDG_TXINDEX_MERGE_PACED_CHUNK 8192
+#define LDG_TXINDEX_MERGE_PACE_MS 25
+#define LDG_TXINDEX_MERGE_PACE_RUNS 24
 #define LDG_TXINDEX_FILTER_BITS 10    /* Bloom filter bits per id (about 1% false positives) */
 #define LDG_TXINDEX_FILTER_IDS_MAX (UINT64_C(1) << 27) /* larger runs have no filter */
 #define LDG_TXINDEX_MERGES_MAX 6 /* merges under way at once (a smaller one goes first) */
 _Static_assert(LDG_TXINDEX_RUNS_MAX + LDG_TXINDEX_MERGES_MAX <= LDG_TXINDEX_SLOTS,
                "each merge under way writes into a free table");
 _Static_assert(LDG_TXINDEX_RUNS_MAX >= 4 * LDG_TXINDEX_FANIN, "room for the merge policy");
+_Static_assert(LDG_TXINDEX_MERGE_PACE_RUNS + LDG_TXINDEX_FANIN < LDG_TXINDEX_RUNS_MAX,
+               "unpaced merging starts well before the limit of runs");
+_Static_assert(LDG_TXINDEX_MERGE_PACED_CHUNK <= LDG_TXINDEX_MERGE_CHUNK, "a paced chunk is smaller");
 
 struct ldg_pending_block {
     uint64_t height;

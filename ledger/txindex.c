@@ -629,14 +629,15 @@ static int fill_run(struct ldg_store *s, MDB_txn *txn, void *arg, int *mdb_rc)
     return SQ_OK;
 }
 
-static int merge_step(struct ldg_store *s);
+static int merge_step(struct ldg_store *s, uint32_t chunk);
 
 /* Writes one set as a new run with next = `next`, merging first while the runs are at their
  * limit. Indexer thread (or the opening thread). */
 static int flush_set(struct ldg_store *s, const struct ldg_idset *set, uint64_t next)
 {
     while (set->count > 0 && s->iruns.count >= LDG_TXINDEX_RUNS_MAX) {
-        int err = merge_step(s); /* makes progress: at the limit a merge is always due */
+        /* Makes progress: at the limit a merge is always due. */
+        int err = merge_step(s, s->ix_merge_chunk);
         if (err != SQ_OK) {
             return err;
         }
@@ -771,6 +772,7 @@ static struct ldg_ixmerge *merge_top(struct ldg_store *s)
 }
 
 struct merge_chunk {
+    uint32_t max; /* entries to write at most */
     uint8_t last[LDG_HASH_BYTES];
     uint64_t written;
     bool done;
@@ -866,7 +868,7 @@ static int fill_merge(struct ldg_store *s, MDB_txn *txn, void *arg, int *mdb_rc)
     int err = SQ_OK;
     *mdb_rc = merge_cursors(s, txn, cur, key, val, live);
     MDB_dbi dest = s->idbi_slot[m->dest];
-    while (err == SQ_OK && *mdb_rc == MDB_SUCCESS && c->written < s->ix_merge_chunk) {
+    while (err == SQ_OK && *mdb_rc == MDB_SUCCESS && c->written < c->max) {
         int min = -1;
         for (uint32_t i = 0; i < m->src_count; i++) {
             if (!live[i]) {
@@ -968,10 +970,11 @@ static int merge_begin(struct ldg_store *s, bool *begun)
     return SQ_OK;
 }
 
-/* One step of merging: a chunk of the top merge, after starting a new one if one is due. Indexer
- * thread (or the opening thread). */
-static int merge_step(struct ldg_store *s)
+/* One step of merging: a chunk of at most `chunk` entries of the top merge, after starting a new
+ * one if one is due. Indexer thread (or the opening thread). */
+static int merge_step(struct ldg_store *s, uint32_t chunk)
 {
+    SQ_ASSERT(chunk > 0);
     bool begun;
     int err = merge_begin(s, &begun);
     if (err != SQ_OK || s->imerge_count == 0) {
@@ -981,6 +984,7 @@ static int merge_step(struct ldg_store *s)
     if (c == NULL) {
         return ldg_fail(SQ_ENOMEM, "out of memory to merge the transaction index");
     }
+    c->max = chunk;
     err = write_txn(s, fill_merge, c, NEXT_KEEP);
     if (err == SQ_OK) {
         struct ldg_ixmerge *m = merge_top(s);
@@ -1003,7 +1007,7 @@ static int merge_all(struct ldg_store *s)
 {
     int err = SQ_OK;
     while (err == SQ_OK && merge_pending(s)) {
-        err = merge_step(s);
+        err = merge_step(s, s->ix_merge_chunk);
     }
     return err;
 }
@@ -1019,6 +1023,11 @@ static void deadline_after_ms(struct timespec *ts, uint64_t ms)
         ts->tv_sec++;
         ts->tv_nsec -= 1000000000L;
     }
+}
+
+static bool ts_before(const struct timespec *a, const struct timespec *b)
+{
+    return a->tv_sec < b->tv_sec || (a->tv_sec == b->tv_sec && a->tv_nsec < b->tv_nsec);
 }
 
 /* Swaps the sets so that the full one can be written. Lock held; nothing being written. */
@@ -1046,9 +1055,15 @@ static void *indexer_main(void *arg)
         deadline_after_ms(&deadline, LDG_TXINDEX_FLUSH_MS);
         while (!x->stop && x->error == SQ_OK && x->sets[x->active].count < s->ix_batch_ids) {
             if (merge_pending(s)) {
-                /* Merge a chunk at a time between batches (only this thread touches the runs). */
+                /* Merge a chunk at a time between batches (only this thread touches the runs),
+                 * paced while the runs are few (LDG_TXINDEX_MERGE_PACED_CHUNK). */
+                bool paced = s->iruns.count < LDG_TXINDEX_MERGE_PACE_RUNS;
+                uint32_t chunk = s->ix_merge_chunk;
+                if (paced && chunk > LDG_TXINDEX_MERGE_PACED_CHUNK) {
+                    chunk = LDG_TXINDEX_MERGE_PACED_CHUNK;
+                }
                 pthread_mutex_unlock(&x->lock);
-                int err = merge_step(s);
+                int err = merge_step(s, chunk);
                 pthread_mutex_lock(&x->lock);
                 if (err != SQ_OK) {
                     SQ_ERROR("ledger", "transaction index merge failed", "reason=\"%s\"",
@@ -1059,9 +1074,16 @@ static void *indexer_main(void *arg)
                 }
                 struct timespec now;
                 clock_gettime(CLOCK_MONOTONIC, &now);
-                if (now.tv_sec > deadline.tv_sec ||
-                    (now.tv_sec == deadline.tv_sec && now.tv_nsec >= deadline.tv_nsec)) {
+                if (!ts_before(&now, &deadline)) {
                     break;
+                }
+                if (paced) {
+                    /* A pause, cut short by a full batch or a stop (they signal the cv). */
+                    struct timespec pause;
+                    deadline_after_ms(&pause, LDG_TXINDEX_MERGE_PACE_MS);
+                    (void)pthread_cond_timedwait(&x->cv, &x->lock,
+                                                 ts_before(&pause, &deadline) ? &pause
+                                                                              : &deadline);
                 }
                 continue;
             }
@@ -1282,7 +1304,7 @@ static int catch_up(struct ldg_store *s)
                 ldg_idset_clear(&set);
                 /* A few steps of merging per run, interleaved as the indexer does. */
                 for (int i = 0; rc == SQ_OK && i < CATCH_UP_MERGE_STEPS && merge_pending(s); i++) {
-                    rc = merge_step(s);
+                    rc = merge_step(s, s->ix_merge_chunk);
                 }
             }
         }

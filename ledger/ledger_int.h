@@ -276,7 +276,8 @@ _Static_assert(LDG_TXINDEX_RUNS_MAX + LDG_TXINDEX_MERGES_MAX <= LDG_TXINDEX_SLOT
 _Static_assert(LDG_TXINDEX_RUNS_MAX >= 4 * LDG_TXINDEX_FANIN, "room for the merge policy");
 _Static_assert(LDG_TXINDEX_MERGE_PACE_RUNS + LDG_TXINDEX_FANIN < LDG_TXINDEX_RUNS_MAX,
                "unpaced merging starts well before the limit of runs");
-_Static_assert(LDG_TXINDEX_MERGE_PACED_CHUNK <= LDG_TXINDEX_MERGE_CHUNK, "a paced chunk is smaller");
+_Static_assert(LDG_TXINDEX_MERGE_PACED_CHUNK <= LDG_TXINDEX_MERGE_CHUNK,
+               "a paced chunk is smaller");
 
 struct ldg_pending_block {
     uint64_t height;

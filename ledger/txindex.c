@@ -1082,8 +1082,7 @@ static void *indexer_main(void *arg)
                     struct timespec pause;
                     deadline_after_ms(&pause, LDG_TXINDEX_MERGE_PACE_MS);
                     (void)pthread_cond_timedwait(&x->cv, &x->lock,
-                                                 ts_before(&pause, &deadline) ? &pause
-                                                                              : &deadline);
+                                                 ts_before(&pause, &deadline) ? &pause : &deadline);
                 }
                 continue;
             }

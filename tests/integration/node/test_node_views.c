@@ -62,6 +62,23 @@ static void *sender_main(void *arg)
     char err[256];
     uint8_t tx[SQ_TX_BYTES_MAX];
     uint32_t v = s->client % N;
+    /* Accepted is not durable: what a killed validator had accepted is gone, and a nonce above it
+     * would wait forever. Each load starts from the nonce its validator knows. */
+    bool synced = false;
+    while (!load_stop_ && !synced) {
+        char path[128], hex[65];
+        sqc_hex_encode(hex, sizeof(hex), net_.clients[s->client].pk, 32);
+        snprintf(path, sizeof(path), "/v1/accounts/%s", hex);
+        long status = 0;
+        json_t *a = NULL;
+        if (rpc_client_get(cli[v], path, &status, &a, err, sizeof(err)) == SQ_OK && status == 200) {
+            s->nonce = (uint64_t)json_integer_value(json_object_get(a, "pending_nonce"));
+            synced = true;
+        } else {
+            nt_pause_ms(20);
+        }
+        json_decref(a);
+    }
     while (!load_stop_) {
         size_t size = nt_transfer(&net_, tx, &net_.clients[s->client],
                                   net_.clients[RECIPIENT].pk, 1, s->nonce + 1, 1u << 30);

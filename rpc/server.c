@@ -73,6 +73,7 @@ struct rpc_server {
     pthread_mutex_t mu;
     pthread_cond_t drained; /* signalled when a request answered at stop completes */
     unsigned draining;      /* requests answered at stop, not yet completed */
+    unsigned transit;       /* requests in or just out of the handler, not yet queued or waiting */
     unsigned refs; /* 1 while running + one per live request */
     bool stopping;
     struct rpc_request *waiting;
@@ -203,6 +204,21 @@ static enum rpc_method parse_method(const char *m)
     return RPC_OTHER;
 }
 
+/* `req` left the handler for the queue or the waiting list. A request answered for its handler
+ * at stop is waited for until it completes. Lock held. */
+static void transit_end_locked(struct rpc_server *srv, struct rpc_request *req)
+{
+    SQ_ASSERT(srv->transit > 0);
+    srv->transit--;
+    if (srv->stopping) {
+        if ((req->state == ST_QUEUED || req->state == ST_READY) && !req->draining) {
+            req->draining = true;
+            srv->draining++;
+        }
+        pthread_cond_broadcast(&srv->drained);
+    }
+}
+
 static enum MHD_Result access_cb(void *cls, struct MHD_Connection *conn, const char *url,
                                  const char *method, const char *version, const char *upload_data,
                                  size_t *upload_data_size, void **con_cls)
@@ -288,8 +304,16 @@ static enum MHD_Result access_cb(void *cls, struct MHD_Connection *conn, const c
             req->state = ST_QUEUED;
             return queue(conn, st, r);
         }
+        /* From here until the request is queued or on the waiting list, rpc_server_stop waits
+         * for it (it could neither see it waiting nor let the daemon stop under it). One lock
+         * for the check and the count: a stop either sees the count or is seen here. */
         pthread_mutex_lock(&srv->mu);
         bool stopping = srv->stopping;
+        if (!stopping) {
+            req->state = ST_HANDLING;
+            req->handler_ref = true;
+            srv->transit++;
+        }
         pthread_mutex_unlock(&srv->mu);
         if (stopping) {
             unsigned st;
@@ -298,8 +322,6 @@ static enum MHD_Result access_cb(void *cls, struct MHD_Connection *conn, const c
             req->state = ST_QUEUED;
             return queue(conn, st, r);
         }
-        req->state = ST_HANDLING;
-        req->handler_ref = true;
         srv->handler(srv->handler_arg, req);
 
         pthread_mutex_lock(&srv->mu);
@@ -307,6 +329,7 @@ static enum MHD_Result access_cb(void *cls, struct MHD_Connection *conn, const c
             struct MHD_Response *r = req->resp;
             req->resp = NULL;
             req->state = ST_QUEUED;
+            transit_end_locked(srv, req);
             pthread_mutex_unlock(&srv->mu);
             return queue(conn, req->status, r);
         }
@@ -316,6 +339,7 @@ static enum MHD_Result access_cb(void *cls, struct MHD_Connection *conn, const c
              * will be dropped. */
             req->answered = true;
             req->state = ST_QUEUED;
+            transit_end_locked(srv, req);
             pthread_mutex_unlock(&srv->mu);
             unsigned st;
             struct MHD_Response *r =
@@ -330,6 +354,7 @@ static enum MHD_Result access_cb(void *cls, struct MHD_Connection *conn, const c
         pthread_mutex_lock(&srv->mu);
         if (req->state == ST_READY_RESUME) {
             req->state = ST_READY;
+            transit_end_locked(srv, req);
             pthread_mutex_unlock(&srv->mu);
             MHD_resume_connection(conn);
             return MHD_YES;
@@ -342,6 +367,7 @@ static enum MHD_Result access_cb(void *cls, struct MHD_Connection *conn, const c
             srv->waiting->prev = req;
         }
         srv->waiting = req;
+        transit_end_locked(srv, req);
         pthread_mutex_unlock(&srv->mu);
         return MHD_YES;
     }
@@ -614,11 +640,26 @@ void rpc_server_stop(struct rpc_server *srv)
     if (srv == NULL) {
         return;
     }
+    /* Give the answered requests a moment to reach their clients: MHD_stop_daemon closes
+     * connections without flushing. Bounded, so a stuck client cannot hold shutdown. */
+    struct timespec deadline;
+    clock_gettime(CLOCK_REALTIME, &deadline);
+    deadline.tv_sec += 2;
+    /* No request may be left between its handler and the waiting list: one that is would be
+     * missed below and then suspended under a stopping daemon (its client saw the connection
+     * close instead of a 503). From now on a handler's return finds `stopping` and answers. */
+    pthread_mutex_lock(&srv->mu);
+    srv->stopping = true;
+    while (srv->transit > 0) {
+        if (pthread_cond_timedwait(&srv->drained, &srv->mu, &deadline) != 0) {
+            break;
+        }
+    }
+    pthread_mutex_unlock(&srv->mu);
     /* Answer every waiting request so no connection stays suspended (MHD refuses to stop with
      * suspended connections). The handlers' own replies, when they come, are dropped. */
     for (;;) {
         pthread_mutex_lock(&srv->mu);
-        srv->stopping = true;
         struct rpc_request *req = srv->waiting;
         if (req == NULL) {
             pthread_mutex_unlock(&srv->mu);
@@ -636,11 +677,6 @@ void rpc_server_stop(struct rpc_server *srv)
         pthread_mutex_unlock(&srv->mu);
         MHD_resume_connection(req->conn);
     }
-    /* Give the answered requests a moment to reach their clients: MHD_stop_daemon closes
-     * connections without flushing. Bounded, so a stuck client cannot hold shutdown. */
-    struct timespec deadline;
-    clock_gettime(CLOCK_REALTIME, &deadline);
-    deadline.tv_sec += 2;
     pthread_mutex_lock(&srv->mu);
     while (srv->draining > 0) {
         if (pthread_cond_timedwait(&srv->drained, &srv->mu, &deadline) != 0) {

@@ -282,7 +282,6 @@ struct grp_stats {
     uint64_t reserve_blocked;  /* grp_send_reserve answered SQ_EAGAIN */
     uint64_t views_installed;
     uint64_t resent;           /* own messages re-sent in a later view (§5.7) */
-    uint64_t rejoin_suspected; /* members suspected because they asked to join again */
 };
 void grp_group_stats(const struct grp_group *g, struct grp_stats *out);
 

@@ -2532,7 +2532,6 @@ static void handle_join(struct grp_group *g, uint32_t peer, uint64_t last_vid)
              * and the new one must come back with fresh state (§1.5). */
             SQ_WARN("grp", "a member asks to join again: its old incarnation is gone",
                     "vid=%llu member=%u", (unsigned long long)g->view.vid, peer);
-            g->stats.rejoin_suspected++;
             mark_failed(g, r, SQ_EPEER);
         }
         return;

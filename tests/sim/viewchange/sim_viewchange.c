@@ -67,7 +67,8 @@
 #define JOIN_RETRY_NS (20 * 1000 * 1000ull)
 /* One seed in four asks to join every millisecond instead: a retry then often crosses the view
  * that answers it (a few network delays), which a validator under load sees at every start. Taken
- * from the seed, not drawn, so the other seeds' draws stay as they were. */
+ * from the seed, not drawn, so the other seeds' draws stay as they were. A member failed for such
+ * a retry made seeds 163, 279, 299 and 367 fail (no progress, or diverging logs). */
 #define JOIN_RETRY_FAST_NS (1000 * 1000ull)
 #define READD_NS (5 * 1000 * 1000ull) /* a failed peer's connection is re-made after this */
 #define REC_BYTES 24                 /* a log record in a state-transfer chunk */
@@ -106,8 +107,6 @@ struct world {
     uint32_t crashes;
     bool majority_lost;
     bool total_crash;
-    uint32_t restarts;          /* new processes so far */
-    uint32_t restarts_at_total; /* ... when every member had come back from the total crash */
     bool healed;
     uint64_t heal_at;
     char fail[512];
@@ -604,7 +603,6 @@ static void node_restart(struct node *nd)
     nd->g = NULL;
     simnet_node_restart(nd->w->sim, nd->id);
     nd->incarnation++;
-    nd->w->restarts++;
     nd->crashed = nd->stopped = false;
     nd->persisted_reported = nd->durable_len - 1;
     nd->persist_scheduled = false;
@@ -704,7 +702,6 @@ static void heal_cb(void *arg)
             node_restart(nd);
         }
     }
-    w->restarts_at_total = w->restarts;
 }
 
 static void world_check(void *arg)
@@ -1133,21 +1130,6 @@ static int run_one(uint64_t seed, bool verbose, uint64_t *trace)
     }
     if (w.fail[0] == '\0') {
         oracle(&w);
-    }
-    /* After the total crash every member is a new process that stays up: a join request one of
-     * them had in flight when the restart view reached it is no sign of a restart, and no member
-     * may be suspected for it (seen in CI as a validator dropped right after a total restart). */
-    if (w.fail[0] == '\0' && w.total_crash && w.restarts == w.restarts_at_total) {
-        for (uint32_t i = 0; i < w.n; i++) {
-            struct grp_stats st;
-            grp_group_stats(w.nodes[i].g, &st);
-            if (st.rejoin_suspected != 0) {
-                failf(&w,
-                      "node %u suspected a member that asked to join again, though none "
-                      "restarted after the total restart",
-                      i);
-            }
-        }
     }
     for (uint64_t v = 1; v < VIEWS_MAX && w.calm && w.fail[0] == '\0'; v++) {
         if (w.view_members[v] != 0) {

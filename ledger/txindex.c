@@ -929,13 +929,20 @@ static int fill_merge(struct ldg_store *s, MDB_txn *txn, void *arg, int *mdb_rc)
     return err;
 }
 
+/* Drops the top merge (finished, or abandoned with the rest). */
+static void merge_pop(struct ldg_store *s)
+{
+    struct ldg_ixmerge *m = merge_top(s);
+    free(m->filter);
+    memset(m, 0, sizeof(*m));
+    s->imerge_count--;
+}
+
 static void merge_reset(struct ldg_store *s)
 {
-    for (uint32_t i = 0; i < s->imerge_count; i++) {
-        free(s->imerge[i].filter);
+    while (s->imerge_count > 0) {
+        merge_pop(s);
     }
-    memset(s->imerge, 0, sizeof(s->imerge));
-    s->imerge_count = 0;
 }
 
 /* Starts the merge merge_choose picks, if any, on top of the stack. */
@@ -993,9 +1000,7 @@ static int merge_step(struct ldg_store *s, uint32_t chunk)
         m->started = m->started || c->written > 0;
         if (c->done) {
             view_copy(&s->iruns, &c->runs);
-            free(m->filter);
-            memset(m, 0, sizeof(*m));
-            s->imerge_count--;
+            merge_pop(s);
         }
     }
     free(c);

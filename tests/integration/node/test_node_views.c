@@ -51,6 +51,23 @@ static pthread_mutex_t track_mu_ = PTHREAD_MUTEX_INITIALIZER;
 static char track_ids_[TRACK_MAX][65];
 static uint32_t track_count_;
 
+/* Sets the sender's nonce to the pending nonce its validator reports for it; false if the
+ * validator did not answer. */
+static bool nonce_sync(struct sender *s, struct rpc_client *c)
+{
+    char path[128], hex[65], err[256];
+    sqc_hex_encode(hex, sizeof(hex), net_.clients[s->client].pk, 32);
+    snprintf(path, sizeof(path), "/v1/accounts/%s", hex);
+    long status = 0;
+    json_t *a = NULL;
+    bool ok = rpc_client_get(c, path, &status, &a, err, sizeof(err)) == SQ_OK && status == 200;
+    if (ok) {
+        s->nonce = (uint64_t)json_integer_value(json_object_get(a, "pending_nonce"));
+    }
+    json_decref(a);
+    return ok;
+}
+
 static void *sender_main(void *arg)
 {
     struct sender *s = arg;
@@ -64,20 +81,8 @@ static void *sender_main(void *arg)
     uint32_t v = s->client % N;
     /* Accepted is not durable: what a killed validator had accepted is gone, and a nonce above it
      * would wait forever. Each load starts from the nonce its validator knows. */
-    bool synced = false;
-    while (!load_stop_ && !synced) {
-        char path[128], hex[65];
-        sqc_hex_encode(hex, sizeof(hex), net_.clients[s->client].pk, 32);
-        snprintf(path, sizeof(path), "/v1/accounts/%s", hex);
-        long status = 0;
-        json_t *a = NULL;
-        if (rpc_client_get(cli[v], path, &status, &a, err, sizeof(err)) == SQ_OK && status == 200) {
-            s->nonce = (uint64_t)json_integer_value(json_object_get(a, "pending_nonce"));
-            synced = true;
-        } else {
-            nt_pause_ms(20);
-        }
-        json_decref(a);
+    while (!load_stop_ && !nonce_sync(s, cli[v])) {
+        nt_pause_ms(20);
     }
     while (!load_stop_) {
         size_t size = nt_transfer(&net_, tx, &net_.clients[s->client],
@@ -98,15 +103,7 @@ static void *sender_main(void *arg)
             pthread_mutex_unlock(&track_mu_);
         } else if (status == 409) {
             /* The nonce moved on without us (a retry that was taken): ask the chain. */
-            char path[128], hex[65];
-            sqc_hex_encode(hex, sizeof(hex), net_.clients[s->client].pk, 32);
-            snprintf(path, sizeof(path), "/v1/accounts/%s", hex);
-            json_t *a = NULL;
-            if (rpc_client_get(cli[v], path, &status, &a, err, sizeof(err)) == SQ_OK &&
-                status == 200) {
-                s->nonce = (uint64_t)json_integer_value(json_object_get(a, "pending_nonce"));
-            }
-            json_decref(a);
+            (void)nonce_sync(s, cli[v]);
         } else {
             nt_pause_ms(20); /* down, not ready, or busy: pace the retries */
         }
